@@ -1,0 +1,126 @@
+"""The contract every task (sentiment, NER, captioning, translation) fulfils.
+
+A `Task` ties one dataset pipeline (`zoo.data.<task>`) to one architecture
+(`build_model`), one evaluation (`evaluate`, the code behind `python -m zoo
+evaluate`), raw-input prediction (`predict`) and the serving functions that
+`zoo.export` writes into a SavedModel. `zoo.train.train_from_config` and
+`zoo.registry` only talk to tasks through this class.
+
+Configs (``configs/<name>.yaml``, copied into each preset as ``config.json``)
+have three sections that are passed through untouched:
+
+* ``model``: hyperparameters for `build_model` (always has ``cell`` in
+  ``{"simple_rnn", "lstm", "gru"}`` and ``bidirectional``);
+* ``data``: what `load_data` / `evaluate` read (dataset name, vocabulary size, ...);
+* ``train``: what `zoo.train` reads (epochs, batch_size, learning_rate, ...), and
+  whatever task-specific training options the task documents.
+
+Assets are JSON-serialisable values (vocabularies, tag and label names) that a
+trained model needs at inference; they are fitted on the train split only and
+stored as ``assets/<key>.json`` in the preset (never pickles).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import keras
+import tensorflow as tf
+
+
+@dataclasses.dataclass
+class TaskData:
+    """Batched, ready-to-fit datasets for one config.
+
+    Attributes:
+        train, validation, test: `tf.data.Dataset`s yielding ``(inputs, targets)`` or
+            ``(inputs, targets, sample_weight)``, batched with the global batch size,
+            prefetched; `train` shuffled with the seed.
+        assets: JSON-serialisable values the model needs at inference.
+        info: facts recorded in the preset's metadata (``data_version``, split sizes...).
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+    assets: dict[str, Any]
+    info: dict[str, Any]
+
+
+class Task:
+    """Base class: one subclass per task, in ``zoo/tasks/<task>.py``."""
+
+    #: Task name used in configs (``task: sentiment``).
+    name: ClassVar[str] = ""
+    #: Key of the headline metric in `evaluate`'s result (e.g. "accuracy", "f1", "bleu").
+    primary_metric: ClassVar[str] = ""
+    #: Keras logs key used for best-checkpoint selection and early stopping.
+    monitor: ClassVar[str] = "val_loss"
+    #: "min" or "max" for `monitor`.
+    monitor_mode: ClassVar[str] = "min"
+    #: Number of test examples in the quick evaluation subset checked by the default tests.
+    eval_subset_size: ClassVar[int] = 500
+
+    # -- data -------------------------------------------------------------------------
+    def load_data(self, data_cfg: dict, *, batch_size: int, seed: int = 0,
+                  smoke: bool = False) -> TaskData:
+        """Build the train/validation/test pipelines and fit the assets on train.
+
+        `smoke=True` uses a small slice of each split (a few hundred examples) so tests
+        and notebooks in smoke mode run in seconds.
+        """
+        raise NotImplementedError
+
+    # -- model ------------------------------------------------------------------------
+    def build_model(self, model_cfg: dict, assets: dict, *, data_cfg: dict | None = None,
+                    for_training: bool = False) -> keras.Model:
+        """Build the architecture from hyperparameters and assets (no trained weights).
+
+        With `for_training=True` the task may initialise weights from external
+        resources (e.g. GloVe vectors for the embedding); loading a preset never does.
+        """
+        raise NotImplementedError
+
+    def compile_model(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                      train_cfg: dict) -> None:
+        """`model.compile` with the task's loss and Keras metrics."""
+        raise NotImplementedError
+
+    def callbacks(self, model: keras.Model, data: TaskData, train_cfg: dict) -> list:
+        """Extra callbacks run before checkpointing, e.g. one that writes ``val_f1`` into
+        the epoch logs so that `monitor` can select on it. Default: none."""
+        return []
+
+    # -- evaluation and inference ----------------------------------------------------
+    def evaluate(self, model: keras.Model, assets: dict, data_cfg: dict, *,
+                 split: str = "test", limit: int | None = None) -> dict[str, float]:
+        """Metrics on a split (first `limit` examples when given). Must contain
+        `primary_metric`. Used by training, `python -m zoo evaluate` and the tests."""
+        raise NotImplementedError
+
+    def predict(self, model: keras.Model, assets: dict, inputs: list) -> list:
+        """Raw input (strings, or images for captioning) -> readable output per input."""
+        raise NotImplementedError
+
+    def serving_functions(self, model: keras.Model, assets: dict) -> dict[str, Any]:
+        """`tf.function`s on raw input for export; must contain ``"serving_default"``.
+        Each takes and returns tensors only (strings in, strings/numbers out)."""
+        raise NotImplementedError
+
+    def example_inputs(self) -> list:
+        """A few raw inputs for the demo and the smoke tests."""
+        raise NotImplementedError
+
+
+def check_keys(section: str, cfg: dict, allowed: set[str], required: set[str] = frozenset()) -> None:
+    """Raise ValueError for unknown or missing keys in a config section."""
+    unknown = sorted(set(cfg) - allowed)
+    if unknown:
+        raise ValueError(
+            f"Unknown key(s) {unknown} in the '{section}' section of the config; "
+            f"allowed keys: {sorted(allowed)}."
+        )
+    missing = sorted(required - set(cfg))
+    if missing:
+        raise ValueError(f"Missing key(s) {missing} in the '{section}' section of the config.")
