@@ -34,14 +34,14 @@ def entity_f1(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], 
     y_true, y_pred = [list(s) for s in y_true], [list(s) for s in y_pred]
     report = classification_report(y_true, y_pred, output_dict=True, zero_division=0, **kwargs)
     per_type = {
-        k: {"precision": 100 * v["precision"], "recall": 100 * v["recall"],
-            "f1": 100 * v["f1-score"], "support": int(v["support"])}
+        k: {"precision": float(100 * v["precision"]), "recall": float(100 * v["recall"]),
+            "f1": float(100 * v["f1-score"]), "support": int(v["support"])}
         for k, v in report.items() if not k.endswith(" avg")
     }
     return {
-        "precision": 100 * precision_score(y_true, y_pred, zero_division=0, **kwargs),
-        "recall": 100 * recall_score(y_true, y_pred, zero_division=0, **kwargs),
-        "f1": 100 * f1_score(y_true, y_pred, zero_division=0, **kwargs),
+        "precision": float(100 * precision_score(y_true, y_pred, zero_division=0, **kwargs)),
+        "recall": float(100 * recall_score(y_true, y_pred, zero_division=0, **kwargs)),
+        "f1": float(100 * f1_score(y_true, y_pred, zero_division=0, **kwargs)),
         "per_type": per_type,
     }
 
