@@ -1,0 +1,22 @@
+"""Shared test setup: offline data mirror, quiet TensorFlow, deterministic seeds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The local mirror of URL-only datasets (spa-eng.zip); registry artifacts are fetched
+# with pip/apt and cached in $ZOO_HOME (default ~/.cache/zoo).
+_MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if not os.environ.get("ZOO_MIRROR") and _MIRROR.is_dir():
+    os.environ["ZOO_MIRROR"] = str(_MIRROR)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+    yield
