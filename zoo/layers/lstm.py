@@ -1,0 +1,142 @@
+"""`LSTM`: long short-term memory layer, and its cell."""
+
+from __future__ import annotations
+
+import keras
+from keras import initializers, ops
+
+from zoo.layers.recurrent import RecurrentCell, RNNLayerBase, check_bool
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LSTMCell(RecurrentCell):
+    """One LSTM step (Hochreiter & Schmidhuber 1997, forget gate as in Keras).
+
+    Gate blocks in Keras's order i, f, c, o (``W`` = ``kernel``, ``U`` =
+    ``recurrent_kernel``, ``b`` = ``bias``, σ = ``recurrent_activation``,
+    tanh = ``activation``)::
+
+        z   = x_t @ W + h_{t-1} @ U + b            (batch, 4*units)
+        i   = σ(z_i)   f = σ(z_f)   o = σ(z_o)   g = tanh(z_c)
+        c_t = f * c_{t-1} + i * g
+        h_t = o * tanh(c_t)
+
+    Shapes: ``x_t`` ``(batch, input_dim)``; ``h``, ``c`` ``(batch, units)``;
+    ``W`` ``(input_dim, 4*units)``, ``U`` ``(units, 4*units)``, ``b`` ``(4*units,)``.
+    The output is ``h_t``; the state is ``[h_t, c_t]``. ``unit_forget_bias`` starts
+    ``b_f`` at 1. Dropout (training only): masks on ``x_t`` and on ``h_{t-1}`` (in the
+    product with ``U``), drawn once per sequence and shared by the four gates.
+    """
+
+    gates = 4
+
+    def __init__(self, units, unit_forget_bias=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = check_bool(unit_forget_bias, "unit_forget_bias")
+
+    @property
+    def state_size(self):
+        return [self.units, self.units]
+
+    def _bias_initializer(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        units, base = self.units, self.bias_initializer
+
+        def bias_initializer(_, *args, **kwargs):
+            return ops.concatenate(
+                [
+                    base((units,), *args, **kwargs),
+                    initializers.get("ones")((units,), *args, **kwargs),
+                    base((units * 2,), *args, **kwargs),
+                ]
+            )
+
+        return bias_initializer
+
+    def step(self, projected, states, constants, recurrent_mask=None):
+        h_prev, c_prev = states
+        if recurrent_mask is not None:
+            h_prev = h_prev * recurrent_mask
+        z = projected + ops.matmul(h_prev, constants["recurrent_kernel"])
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        o = self.recurrent_activation(z_o)
+        c = f * c_prev + i * self.activation(z_c)
+        h = o * self.activation(c)
+        return h, [h, c]
+
+    def arg_config(self):
+        return {**super().arg_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LSTM(RNNLayerBase):
+    """LSTM over a sequence; drop-in for `keras.layers.LSTM` (same args and weights).
+
+    Plus ``trainable_initial_state`` (learn ``h0`` and ``c0`` instead of zeros).
+
+    Input ``(batch, timesteps, features)``; output ``(batch, timesteps, units)`` with
+    ``return_sequences`` else ``(batch, units)``; ``return_state`` adds ``h_T, c_T``.
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        trainable_initial_state=False,
+        **kwargs,
+    ):
+        cell = LSTMCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="lstm_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            trainable_initial_state=trainable_initial_state,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
