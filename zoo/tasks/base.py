@@ -63,8 +63,9 @@ class Task:
     eval_subset_size: ClassVar[int] = 500
 
     # -- data -------------------------------------------------------------------------
-    def load_data(self, data_cfg: dict, *, batch_size: int, seed: int = 0,
-                  smoke: bool = False) -> TaskData:
+    def load_data(
+        self, data_cfg: dict, *, batch_size: int, seed: int = 0, smoke: bool = False
+    ) -> TaskData:
         """Build the train/validation/test pipelines and fit the assets on train.
 
         `smoke=True` uses a small slice of each split (a few hundred examples) so tests
@@ -73,8 +74,14 @@ class Task:
         raise NotImplementedError
 
     # -- model ------------------------------------------------------------------------
-    def build_model(self, model_cfg: dict, assets: dict, *, data_cfg: dict | None = None,
-                    for_training: bool = False) -> keras.Model:
+    def build_model(
+        self,
+        model_cfg: dict,
+        assets: dict,
+        *,
+        data_cfg: dict | None = None,
+        for_training: bool = False,
+    ) -> keras.Model:
         """Build the architecture from hyperparameters and assets (no trained weights).
 
         With `for_training=True` the task may initialise weights from external
@@ -82,8 +89,9 @@ class Task:
         """
         raise NotImplementedError
 
-    def compile_model(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                      train_cfg: dict) -> None:
+    def compile_model(
+        self, model: keras.Model, optimizer: keras.optimizers.Optimizer, train_cfg: dict
+    ) -> None:
         """`model.compile` with the task's loss and Keras metrics."""
         raise NotImplementedError
 
@@ -93,8 +101,15 @@ class Task:
         return []
 
     # -- evaluation and inference ----------------------------------------------------
-    def evaluate(self, model: keras.Model, assets: dict, data_cfg: dict, *,
-                 split: str = "test", limit: int | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: keras.Model,
+        assets: dict,
+        data_cfg: dict,
+        *,
+        split: str = "test",
+        limit: int | None = None,
+    ) -> dict[str, float]:
         """Metrics on a split (first `limit` examples when given). Must contain
         `primary_metric`. Used by training, `python -m zoo evaluate` and the tests."""
         raise NotImplementedError
@@ -113,7 +128,9 @@ class Task:
         raise NotImplementedError
 
 
-def check_keys(section: str, cfg: dict, allowed: set[str], required: set[str] = frozenset()) -> None:
+def check_keys(
+    section: str, cfg: dict, allowed: set[str], required: set[str] = frozenset()
+) -> None:
     """Raise ValueError for unknown or missing keys in a config section."""
     unknown = sorted(set(cfg) - allowed)
     if unknown:

@@ -1,0 +1,288 @@
+"""`zoo` / `python -m zoo`: the command line. Thin: parse arguments, call library functions.
+
+Exit codes: 0 success, 1 the command failed (bad data, broken preset, training
+diverged...), 2 bad usage (unknown command, option or model name, invalid config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage: exit code 2."""
+
+
+def _print(args, payload, text: str | None = None) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(
+            text
+            if text is not None
+            else json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+        )
+
+
+# -- commands -------------------------------------------------------------------------------
+def cmd_list(args) -> int:
+    from zoo import registry
+
+    names = registry.list_models(task=args.task, pretrained=True if args.pretrained else None)
+    rows = []
+    for n in names:
+        card = registry.info(n)
+        metric = None
+        if card.get("metrics"):
+            task = card["task"]
+            from zoo.tasks import get_task
+
+            key = get_task(task).primary_metric
+            metric = {key: card["metrics"].get(key)}
+        rows.append(
+            {
+                "name": n,
+                "task": card["task"],
+                "pretrained": card["pretrained"],
+                "metric": metric,
+                "size_bytes": card.get("size_bytes"),
+            }
+        )
+    lines = [f"{'name':34s} {'task':12s} {'preset':7s} metric"]
+    for r in rows:
+        m = ", ".join(f"{k}={v:.2f}" for k, v in (r["metric"] or {}).items() if v is not None)
+        lines.append(f"{r['name']:34s} {r['task']:12s} {'yes' if r['pretrained'] else 'no':7s} {m}")
+    _print(args, rows, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_info(args) -> int:
+    from zoo import registry
+
+    _print(args, registry.info(args.name))
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    import zoo
+
+    model = zoo.load(args.name)
+    inputs = list(args.inputs)
+    if model.task.name == "captioning":
+        inputs = [Path(p).read_bytes() if Path(p).is_file() else p for p in inputs]
+    if not inputs:
+        inputs = [line.rstrip("\n") for line in sys.stdin]
+    outputs = model.predict(inputs)
+    payload = [
+        {"input": i if isinstance(i, str) else f"<{len(i)} bytes>", "output": o}
+        for i, o in zip(args.inputs or inputs, outputs)
+    ]
+    if args.json:
+        _print(args, payload)
+    else:
+        for p in payload:
+            print(f"{p['input']}\n  -> {json.dumps(p['output'], ensure_ascii=False, default=str)}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    import zoo
+
+    model = zoo.load(args.name)
+    metrics = model.evaluate(split=args.split, limit=args.limit)
+    _print(args, {"name": args.name, "split": args.split, "limit": args.limit, "metrics": metrics})
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from zoo.train import train_from_config
+
+    seeds = args.seeds or [args.seed]
+    results = []
+    for seed in seeds:
+        res = train_from_config(
+            args.config,
+            strategy=args.strategy,
+            publish=args.publish and seed == seeds[0],
+            seed=seed,
+            epochs=args.epochs,
+            smoke=args.smoke,
+            deterministic=args.deterministic,
+            run_dir=args.run_dir,
+            preset_dir=args.preset_dir,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+        results.append(
+            {
+                "seed": seed,
+                "metrics": res.metrics,
+                "preset": str(res.preset) if res.preset else None,
+            }
+        )
+        print(f"seed {seed}: {json.dumps(res.metrics, default=str)}", file=sys.stderr)
+    if len(results) > 1 and args.publish:
+        from zoo.train import record_seed_metrics
+
+        record_seed_metrics(results)
+    _print(args, results if len(results) > 1 else results[0])
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from zoo.export import export
+
+    path = export(args.name, args.directory, format=args.format, overwrite=args.overwrite)
+    _print(
+        args,
+        {"name": args.name, "path": str(path), "format": args.format},
+        f"Exported {args.name} ({args.format}) to {path}",
+    )
+    return EXIT_OK
+
+
+def cmd_bench(args) -> int:
+    from zoo import bench
+
+    fn = {"layers": "bench_layers", "data": "bench_data", "serve": "bench_serve"}[args.what]
+    if not hasattr(bench, fn):
+        raise RuntimeError(f"`zoo bench {args.what}` is not available in this version.")
+    result = getattr(bench, fn)()
+    if args.json:
+        _print(args, result)
+    return EXIT_OK
+
+
+def cmd_data(args) -> int:
+    import importlib
+
+    module = importlib.import_module(f"zoo.data.{_data_module(args.name)}")
+    if args.action == "info":
+        result = module.info(args.name) if _takes_name(module.info) else module.info()
+    else:
+        result = module.fetch_all() if hasattr(module, "fetch_all") else module.info()
+    _print(args, result)
+    return EXIT_OK
+
+
+def _takes_name(fn) -> bool:
+    import inspect
+
+    return len(inspect.signature(fn).parameters) > 0
+
+
+DATASETS = {
+    "movie_reviews": "sentiment",
+    "mr": "sentiment",
+    "tweets": "sentiment",
+    "amazon": "sentiment",
+    "nyt": "sentiment",
+    "sentiment": "sentiment",
+    "conll2003": "ner",
+    "ner": "ner",
+    "spa_eng": "translation",
+    "translation": "translation",
+    "emoji": "captioning",
+    "captioning": "captioning",
+    "flickr8k": "captioning",
+    "glove": "glove",
+}
+
+
+def _data_module(name: str) -> str:
+    if name not in DATASETS:
+        raise UsageError(f"Unknown dataset {name!r}; expected one of {sorted(DATASETS)}.")
+    return DATASETS[name]
+
+
+def cmd_demo(args) -> int:
+    from zoo.demo import run_demo
+
+    return run_demo()
+
+
+# -- parser ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description="RNN Zoo: recurrent models by name.")
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name, fn, help_):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("list", cmd_list, "list registered models")
+    p.add_argument("--task", choices=["sentiment", "ner", "captioning", "translation"])
+    p.add_argument("--pretrained", action="store_true", help="only models with a preset")
+    p = add("info", cmd_info, "model card of a registered model")
+    p.add_argument("name")
+    p = add("predict", cmd_predict, "predict on raw inputs (text, or image paths for captioning)")
+    p.add_argument("name")
+    p.add_argument("inputs", nargs="*", help="inputs; read lines from stdin when none")
+    p = add("evaluate", cmd_evaluate, "evaluate a pretrained model on its test split")
+    p.add_argument("name")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--limit", type=int, default=None, help="first N examples only")
+    p = add("train", cmd_train, "train a model from configs/NAME.yaml and write its preset")
+    p.add_argument("config")
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"])
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seeds", type=int, nargs="+", help="train once per seed; publish the first")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--smoke", action="store_true", help="tiny data slice (tests, notebooks)")
+    p.add_argument("--deterministic", action="store_true", help="bitwise-reproducible training")
+    p.add_argument("--publish", action="store_true", help="write the preset to zoo/pretrained/NAME")
+    p.add_argument("--run-dir", default=None, help="checkpoints/backup/logs directory")
+    p.add_argument("--preset-dir", default=None, help="where to write the preset")
+    p = add("export", cmd_export, "export a model as a SavedModel (or TFLite) on raw input")
+    p.add_argument("name")
+    p.add_argument("directory")
+    p.add_argument("--format", default="saved_model", choices=["saved_model", "tflite"])
+    p.add_argument("--overwrite", action="store_true", help="replace an existing directory")
+    p = add("bench", cmd_bench, "benchmarks: layers, data pipelines, serving")
+    p.add_argument("what", choices=["layers", "data", "serve"])
+    p = add("data", cmd_data, "dataset information and fetching")
+    p.add_argument("action", choices=["info", "fetch"])
+    p.add_argument("name", help=f"one of {sorted(DATASETS)}")
+    add("demo", cmd_demo, "the end-to-end demo (README's main command)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse exits 2 on bad usage, 0 on --help
+        return int(e.code or 0)
+    try:
+        return args.fn(args)
+    except UsageError as e:
+        print(f"zoo: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (KeyError, ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
+        from zoo.registry import UnknownModelError
+
+        msg = str(e) if not isinstance(e, KeyError) or isinstance(e, UnknownModelError) else repr(e)
+        print(f"zoo: error: {msg}", file=sys.stderr)
+        usage = isinstance(e, (UnknownModelError, FileNotFoundError, FileExistsError)) or (
+            isinstance(e, ValueError) and "config" in msg
+        )
+        return EXIT_USAGE if usage else EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - one readable line, not a traceback
+        print(f"zoo: error: {type(e).__name__}: {e}", file=sys.stderr)
+        if os.environ.get("ZOO_DEBUG"):
+            raise
+        return EXIT_FAILURE
