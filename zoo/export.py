@@ -1,0 +1,138 @@
+"""Export for deployment: SavedModels (and TFLite) whose signatures take raw input.
+
+`export(name_or_model, directory)` writes a SavedModel whose ``serving_default``
+signature takes raw input (strings, or encoded image bytes for captioning) and
+returns readable output; preprocessing and decoding are inside the graph, so the
+result loads with plain ``tf.saved_model.load`` in a process that never imports
+`zoo`, and works with ``saved_model_cli``. Each task provides its signatures
+(`Task.serving_functions`); this module only packages them:
+
+* atomically: everything is written to a temporary sibling directory that is
+  renamed into place at the end; an existing target is kept unless `overwrite`;
+* portably: the graph is checked to contain no cuDNN-only ops (``CudnnRNN*``),
+  which would fail on CPU-only servers (our layers never emit them);
+* TFLite: ``format="tflite"`` converts ``serving_default`` with TF select ops
+  (string processing), written as ``<directory>/model.tflite``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import tensorflow as tf
+
+from zoo._io import atomic_dir
+
+FORMATS = ("saved_model", "tflite")
+#: Ops that exist only on CUDA devices; a serving graph must never contain them.
+GPU_ONLY_OPS = frozenset(
+    {
+        "CudnnRNN",
+        "CudnnRNNV2",
+        "CudnnRNNV3",
+        "CudnnRNNBackprop",
+        "CudnnRNNBackpropV2",
+        "CudnnRNNBackpropV3",
+        "CudnnRNNCanonicalToParams",
+        "CudnnRNNParamsToCanonical",
+    }
+)
+
+
+class ExportError(RuntimeError):
+    """The model could not be exported (e.g. its graph holds GPU-only ops)."""
+
+
+def graph_op_types(concrete_function) -> set[str]:
+    """All op types in a concrete function's graph, including nested function bodies."""
+    graph = concrete_function.graph
+    ops = {op.type for op in graph.get_operations()}
+    for fdef in graph.as_graph_def().library.function:
+        ops.update(node.op for node in fdef.node_def)
+    return ops
+
+
+def _resolve(model_or_name):
+    from zoo import registry
+
+    if isinstance(model_or_name, registry.ZooModel):
+        return model_or_name
+    if isinstance(model_or_name, (str, os.PathLike)):
+        return registry.load(model_or_name)
+    raise TypeError(
+        "Received an invalid value for argument 'model', expected a model name, a preset "
+        f"directory or a zoo.registry.ZooModel, got {type(model_or_name).__name__}."
+    )
+
+
+def serving_module(zoo_model) -> tuple[tf.Module, dict]:
+    """A `tf.Module` tracking the model's variables plus its concrete serving functions."""
+    functions = zoo_model.task.serving_functions(zoo_model.model, zoo_model.assets)
+    if "serving_default" not in functions:
+        raise ExportError(f"Task {zoo_model.task.name!r} gave no 'serving_default' function.")
+    module = tf.Module()
+    module.model = zoo_model.model  # tracks every variable the functions read
+    signatures = {}
+    for name, fn in functions.items():
+        setattr(module, name, fn)
+        concrete = fn.get_concrete_function() if hasattr(fn, "get_concrete_function") else fn
+        bad = graph_op_types(concrete) & GPU_ONLY_OPS
+        if bad:
+            raise ExportError(
+                f"The '{name}' signature contains GPU-only ops {sorted(bad)}; it would fail on "
+                "CPU-only servers. Build the model from zoo.layers (no cuDNN kernels)."
+            )
+        signatures[name] = concrete
+    return module, signatures
+
+
+def export(
+    model,
+    directory: str | os.PathLike,
+    *,
+    format: str = "saved_model",
+    overwrite: bool = False,
+) -> Path:
+    """Export a zoo model for serving.
+
+    Args:
+        model: a registered name, a preset directory, or a `ZooModel` from `zoo.load`.
+        directory: the output directory (created; must not exist unless `overwrite`).
+        format: ``"saved_model"`` (default) or ``"tflite"``.
+        overwrite: replace an existing `directory` (only once the new export is complete).
+
+    Returns:
+        The path of the written directory.
+
+    Raises:
+        FileExistsError: `directory` exists and `overwrite` is False (nothing is written).
+        ExportError: the graph contains GPU-only ops, or the task cannot be exported.
+    """
+    if format not in FORMATS:
+        raise ValueError(
+            f"Received an invalid value for argument 'format', expected one of {list(FORMATS)}, "
+            f"got {format!r}."
+        )
+    directory = Path(directory)
+    if directory.exists() and not overwrite:
+        raise FileExistsError(
+            f"Refusing to overwrite existing path '{directory}'. Pass overwrite=True "
+            "(or --overwrite on the command line) to replace it."
+        )
+    zoo_model = _resolve(model)
+    module, signatures = serving_module(zoo_model)
+    with atomic_dir(directory, overwrite=overwrite) as tmp:
+        if format == "saved_model":
+            tf.saved_model.save(module, str(tmp), signatures=signatures)
+        else:
+            converter = tf.lite.TFLiteConverter.from_concrete_functions(
+                [signatures["serving_default"]], module
+            )
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.TFLITE_BUILTINS,
+                tf.lite.OpsSet.SELECT_TF_OPS,
+            ]
+            converter._experimental_lower_tensor_list_ops = False  # keep TensorList ops for loops
+            (tmp / "model.tflite").write_bytes(converter.convert())
+    return directory
