@@ -1,0 +1,152 @@
+"""Training writes presets that load by path, verify their hashes and reproduce
+predictions; altered presets, bad configs and diverging runs fail clearly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import toy_task
+
+from zoo import registry
+from zoo.train import TrainingDivergedError, train_from_config
+
+
+@pytest.fixture(autouse=True)
+def _toy(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setitem(registry.TASK_PREFIX, "toy", "toy")
+    toy_task.register()
+    yield
+    from zoo.tasks import TASKS
+
+    TASKS.pop("toy", None)
+
+
+@pytest.fixture
+def trained(tmp_path):
+    return train_from_config(
+        toy_task.toy_config(),
+        run_dir=tmp_path / "run",
+        preset_dir=tmp_path / "preset",
+        verbose=0,
+        command="test",
+    )
+
+
+def test_trained_preset_loads_and_reproduces_predictions(trained):
+    loaded = registry.load(trained.preset)
+    x = toy_task.make_arrays(trained.config["data"], 0, "test")[0][:8]
+    np.testing.assert_allclose(
+        loaded.model.predict(x, verbose=0), trained.model.predict(x, verbose=0), atol=1e-6
+    )
+    meta = json.loads((trained.preset / "metadata.json").read_text())
+    assert meta["metrics"] == trained.metrics
+    assert meta["eval_subset"]["limit"] == 16
+    assert set(meta["files"]) == {"config.json", "model.weights.h5", "assets/labels.json"}
+    assert meta["epochs_run"] == 2 and meta["command"] == "test"
+    assert loaded.predict(x[0]) in ("negative", "positive")
+
+
+def test_training_learns_the_toy_problem(tmp_path):
+    res = train_from_config(
+        toy_task.toy_config(epochs=15), run_dir=tmp_path / "r", save_preset=False, verbose=0
+    )
+    assert res.metrics["accuracy"] > 80
+
+
+@pytest.mark.parametrize("victim", ["model.weights.h5", "config.json", "assets/labels.json"])
+def test_altered_preset_file_is_rejected_naming_the_file(trained, victim):
+    path = trained.preset / victim
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(registry.PresetError, match=f"sha256 mismatch for '{victim}'"):
+        registry.load(trained.preset)
+
+
+def test_truncated_weights_are_rejected(trained):
+    path = trained.preset / "model.weights.h5"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(registry.PresetError, match="model.weights.h5"):
+        registry.load(trained.preset)
+
+
+def test_missing_preset_file_is_named(trained):
+    (trained.preset / "model.weights.h5").unlink()
+    with pytest.raises(registry.PresetError, match="missing 'model.weights.h5'"):
+        registry.load(trained.preset)
+
+
+def test_weights_of_another_architecture_are_rejected(trained, tmp_path):
+    other = train_from_config(
+        toy_task.toy_config(), run_dir=tmp_path / "r2", save_preset=False, epochs=1, verbose=0
+    )
+    cfg = json.loads((trained.preset / "config.json").read_text())
+    cfg["model"]["units"] = 5
+    registry.save_preset(other.model, cfg, other.assets, {}, tmp_path / "mixed")
+    # Put the 8-unit weights into a preset whose config says 5 units, with valid hashes.
+    (tmp_path / "mixed" / "model.weights.h5").write_bytes(
+        (trained.preset / "model.weights.h5").read_bytes()
+    )
+    meta = json.loads((tmp_path / "mixed" / "metadata.json").read_text())
+    meta["files"]["model.weights.h5"] = registry.sha256_file(
+        tmp_path / "mixed" / "model.weights.h5"
+    )
+    (tmp_path / "mixed" / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(registry.PresetError, match="do not fit the architecture"):
+        registry.load(tmp_path / "mixed")
+
+
+def test_unknown_model_name_lists_close_matches(monkeypatch, tmp_path):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "ner_bilstm_conll2003.yaml").write_text("name: x\n")
+    monkeypatch.setattr(registry, "CONFIGS_DIR", tmp_path / "configs")
+    monkeypatch.setattr(registry, "PRETRAINED_DIR", tmp_path / "none")
+    with pytest.raises(registry.UnknownModelError) as e:
+        registry.load("ner_bilstm_conll")
+    assert "'ner_bilstm_conll2003'" in str(e.value) and "list_models()" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c.update(extra=1), "unknown top-level key"),
+        (lambda c: c.pop("model"), "missing top-level key"),
+        (lambda c: c.update(task="poetry"), "invalid value for 'task'"),
+        (lambda c: c["train"].update(epochs=0), "train.epochs"),
+        (lambda c: c["train"].update(learning_rate=-1), "train.learning_rate"),
+        (lambda c: c["train"].update(optimiser="adam"), "Unknown key"),
+        (lambda c: c["train"].update(optimizer="adagrad9"), "train.optimizer"),
+        (lambda c: c["train"].update(lr_schedule={"type": "zigzag"}), "lr_schedule.type"),
+    ],
+)
+def test_invalid_configs_fail_before_training(tmp_path, mutate, message):
+    cfg = toy_task.toy_config()
+    mutate(cfg)
+    with pytest.raises(ValueError, match=message):
+        train_from_config(cfg, run_dir=tmp_path / "r", save_preset=False, verbose=0)
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = toy_task.toy_config(epochs=3)
+    cfg["data"]["inject_nan"] = True
+    with pytest.raises(TrainingDivergedError, match="loss became nan"):
+        train_from_config(cfg, run_dir=tmp_path / "r", preset_dir=tmp_path / "p", verbose=0)
+    assert not (tmp_path / "p").exists()
+
+
+def test_deterministic_runs_give_bitwise_identical_weights(tmp_path):
+    runs = [
+        train_from_config(
+            toy_task.toy_config(),
+            run_dir=tmp_path / f"r{i}",
+            save_preset=False,
+            deterministic=True,
+            verbose=0,
+        )
+        for i in range(2)
+    ]
+    for a, b in zip(runs[0].model.get_weights(), runs[1].model.get_weights()):
+        np.testing.assert_array_equal(a, b)
