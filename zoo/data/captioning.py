@@ -660,6 +660,13 @@ def load_datasets(
     return out
 
 
+def sample_images(data_cfg: dict | None = None, n: int = 3, split: str = "test") -> list[bytes]:
+    """The first `n` images of a split as PNG bytes (RGBA), for demos and smoke tests."""
+    dataset = (data_cfg or {}).get("dataset", "zoo_emoji_captions")
+    raw = load_raw(split, dataset=dataset).take(n).map(lambda ex: ex["image"])
+    return [bytes(b) for b in raw.as_numpy_iterator()]
+
+
 # --------------------------------------------------------------------------------------
 # info and bench
 
@@ -739,6 +746,7 @@ __all__ = [
     "make_pipeline",
     "preprocess_array",
     "preprocess_image",
+    "sample_images",
     "split_of",
     "standardize",
     "tokenize",

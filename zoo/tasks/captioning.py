@@ -1,0 +1,685 @@
+"""Image captioning (one-to-many): a conv image encoder -> a recurrent decoder.
+
+Architecture (`CaptioningModel`):
+
+* **Encoder.** A small conv net trained from scratch (``conv_filters``, default
+  ``[32, 64, 128, 256]``: one 3x3 conv + batch norm + ReLU per stage, a 2x2 max-pool
+  between stages, so a 64x64 image gives an 8x8 grid), or a ``keras.applications``
+  backbone (``backbone: MobileNetV3Small`` etc.; ``backbone_weights: null`` by default:
+  nothing is downloaded). The grid is projected to ``feature_dim``: ``features``
+  ``[B, G, feature_dim]`` with ``G = grid cells``.
+* **Decoder.** ``Embedding`` -> one of our recurrent layers (`zoo.layers.make_recurrent`,
+  any cell) whose initial state is computed from the mean-pooled image features
+  (``tanh(Dense(pooled))``, one per state tensor); optionally the pooled features are
+  also fed at every step (``image_every_step``). Then Luong (dot, "general") attention
+  of each decoder output over the feature grid (``attention: true``), ``[output;
+  context] -> Dense(tanh) -> Dropout -> Dense(vocab)`` logits.
+* **Training**: teacher forcing (input ``<start> w1 .. wn``, target ``w1 .. wn <end>``),
+  cross-entropy weighted by the padding mask (the mask is also passed explicitly to
+  the recurrent layer).
+* **Decoding**: greedy (`greedy_decode`) and beam search (`beam_search`), both plain TF
+  ops on the model's one-step function ``(tokens [B], states) -> (logits [B, V],
+  states)`` so they run eagerly, in a `tf.function` and in the exported SavedModel.
+  Attention maps per generated token are returned by `CaptioningTask.decode`
+  (``[B, L, grid_h, grid_w]``).
+
+Metrics (`evaluate`): BLEU-1..4 (`zoo.metrics.bleu_n`, sacrebleu) of the decoded
+caption against the CLDR name, and ``exact_match`` (% of images whose caption is the
+name token for token), for the model (beam search with ``eval_beam_size``, default 3;
+greedy scores are reported too as ``greedy_*``) and for a **nearest-neighbour
+baseline**: the caption of the training image closest in pixel space (L2 on the
+64x64x3 model input), reported as ``nn_*``. Primary metric: ``bleu4`` (graded, so it
+rewards getting most of a compositional name right; ``exact_match`` is reported beside
+it). Validation ``val_bleu4`` (greedy, on the validation split) selects the best epoch.
+
+``model`` config keys: cell (simple_rnn|lstm|gru), units (256), embedding_dim (128),
+feature_dim (256), conv_filters ([32, 64, 128, 256]), backbone (null),
+backbone_weights (null), attention (true), image_every_step (true), dropout (0.3),
+max_length (16), eval_beam_size (3), bidirectional (false; must stay false: a
+decoder generates left to right).
+``data`` keys: see `zoo.data.captioning.load_datasets`.
+No task-specific ``train`` keys (``label_smoothing`` is not used by this task).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from zoo.data import captioning as cdata
+from zoo.layers import make_recurrent
+from zoo.metrics import bleu_n
+from zoo.tasks.base import Task, TaskData, check_keys
+
+MODEL_KEYS = {
+    "cell",
+    "bidirectional",
+    "units",
+    "embedding_dim",
+    "feature_dim",
+    "conv_filters",
+    "backbone",
+    "backbone_weights",
+    "attention",
+    "image_every_step",
+    "dropout",
+    "max_length",
+    "eval_beam_size",
+}
+DATA_KEYS = {"dataset", "image_size", "augment", "max_vocab", "min_count"}
+CELLS = ("simple_rnn", "lstm", "gru")
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class CaptioningModel(keras.Model):
+    """Image -> caption tokens. See the module docstring for the architecture.
+
+    Call: ``model((images, caption_in))`` with images float32 ``[B, S, S, 3]`` in [0, 1]
+    and caption_in int ``[B, T]`` (0 = padding) -> logits float32 ``[B, T, V]``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        cell: str = "lstm",
+        units: int = 256,
+        embedding_dim: int = 128,
+        feature_dim: int = 256,
+        conv_filters=(32, 64, 128, 256),
+        image_size: int = 64,
+        backbone: str | None = None,
+        backbone_weights: str | None = None,
+        attention: bool = True,
+        image_every_step: bool = True,
+        dropout: float = 0.3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if cell not in CELLS:
+            raise ValueError(
+                f"Received an invalid value for argument 'cell', expected one of {CELLS}, "
+                f"got {cell!r}."
+            )
+        for arg, value in (
+            ("vocab_size", vocab_size),
+            ("units", units),
+            ("embedding_dim", embedding_dim),
+            ("feature_dim", feature_dim),
+            ("image_size", image_size),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(
+                    f"Received an invalid value for argument '{arg}', expected a positive "
+                    f"integer, got {value!r}."
+                )
+        if not 0 <= dropout < 1:
+            raise ValueError(
+                f"Received an invalid value for argument 'dropout', expected a float in "
+                f"[0, 1), got {dropout!r}."
+            )
+        self.vocab_size, self.cell, self.units = vocab_size, cell, units
+        self.embedding_dim, self.feature_dim = embedding_dim, feature_dim
+        self.conv_filters = [int(f) for f in conv_filters]
+        self.image_size, self.backbone_name = image_size, backbone
+        self.backbone_weights = backbone_weights
+        self.use_attention, self.image_every_step = bool(attention), bool(image_every_step)
+        self.dropout_rate = float(dropout)
+        self.n_states = 2 if cell == "lstm" else 1
+
+        if backbone:
+            app = getattr(keras.applications, backbone, None)
+            if app is None:
+                raise ValueError(
+                    f"Received an invalid value for argument 'backbone', expected the name "
+                    f"of a keras.applications model (e.g. 'MobileNetV3Small'), got {backbone!r}."
+                )
+            self.backbone = app(
+                include_top=False, weights=backbone_weights, input_shape=(image_size, image_size, 3)
+            )
+            self.conv_blocks = []
+        else:
+            self.backbone = None
+            self.conv_blocks = []
+            for i, f in enumerate(self.conv_filters):
+                self.conv_blocks.append(
+                    [
+                        keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i}"),
+                        keras.layers.BatchNormalization(name=f"bn{i}"),
+                        keras.layers.ReLU(),
+                    ]
+                )
+            self.pool = keras.layers.MaxPooling2D(2)
+        self.feature_proj = keras.layers.Dense(feature_dim, activation="relu", name="feature_proj")
+        self.init_states = [
+            keras.layers.Dense(units, activation="tanh", name=f"init_state{i}")
+            for i in range(self.n_states)
+        ]
+        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+        self.rnn = make_recurrent(
+            cell, units, return_sequences=True, return_state=True, name="decoder_rnn"
+        )
+        self.query_proj = keras.layers.Dense(feature_dim, use_bias=False, name="attention_query")
+        self.attention = keras.layers.Attention(name="attention")
+        self.combine = keras.layers.Dense(units, activation="tanh", name="combine")
+        self.drop = keras.layers.Dropout(dropout)
+        self.out = keras.layers.Dense(vocab_size, name="logits")
+
+    # -- pieces -----------------------------------------------------------------------
+    def encode(self, images, training=False):
+        """images float32 [B, S, S, 3] -> (features [B, G, feature_dim], pooled
+        [B, feature_dim], initial states: list of [B, units])."""
+        x = images
+        if self.backbone is not None:
+            x = self.backbone(x * 255.0, training=training)
+        else:
+            for i, (conv, bn, act) in enumerate(self.conv_blocks):
+                x = act(bn(conv(x), training=training))
+                if i < len(self.conv_blocks) - 1:
+                    x = self.pool(x)
+        b = ops.shape(x)[0]
+        grid = ops.reshape(x, (b, -1, ops.shape(x)[-1]))
+        features = self.feature_proj(grid)
+        pooled = ops.mean(features, axis=1)
+        states = [dense(pooled) for dense in self.init_states]
+        return features, pooled, states
+
+    def decode_steps(self, tokens, features, pooled, states, mask=None, training=False):
+        """tokens int [B, T] -> (logits [B, T, V], attention [B, T, G] or None, new states)."""
+        x = self.embedding(tokens)
+        if self.image_every_step:
+            t = ops.shape(tokens)[1]
+            x = ops.concatenate([x, ops.repeat(pooled[:, None, :], t, axis=1)], axis=-1)
+        x = self.drop(x, training=training)
+        outputs = self.rnn(x, initial_state=list(states), mask=mask, training=training)
+        seq, new_states = outputs[0], list(outputs[1:])
+        attn = None
+        if self.use_attention:
+            query = self.query_proj(seq)
+            context, attn = self.attention(
+                [query, features], return_attention_scores=True, training=training
+            )
+            seq = ops.concatenate([seq, context], axis=-1)
+        h = self.drop(self.combine(seq), training=training)
+        return self.out(h), attn, new_states
+
+    def call(self, inputs, training=False):
+        images, caption_in = inputs
+        features, pooled, states = self.encode(images, training=training)
+        mask = ops.not_equal(caption_in, 0)
+        logits, _, _ = self.decode_steps(
+            caption_in, features, pooled, states, mask=mask, training=training
+        )
+        return logits
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size,
+            cell=self.cell,
+            units=self.units,
+            embedding_dim=self.embedding_dim,
+            feature_dim=self.feature_dim,
+            conv_filters=self.conv_filters,
+            image_size=self.image_size,
+            backbone=self.backbone_name,
+            backbone_weights=self.backbone_weights,
+            attention=self.use_attention,
+            image_every_step=self.image_every_step,
+            dropout=self.dropout_rate,
+        )
+        return config
+
+
+# --------------------------------------------------------------------------------------
+# decoding (plain TF ops: eager, tf.function and SavedModel)
+
+
+def greedy_decode(
+    model: CaptioningModel, images: tf.Tensor, max_length: int = 16
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Greedy decoding.
+
+    Args:
+        images: float32 ``[B, S, S, 3]`` in [0, 1].
+
+    Returns:
+        ids int32 ``[B, max_length]`` (``<end>`` then padding 0 after the caption) and
+        attention float32 ``[B, max_length, G]`` (zeros without attention).
+    """
+    features, pooled, states = model.encode(images)
+    b = tf.shape(images)[0]
+    tokens = tf.fill([b], cdata.START_ID)
+    done = tf.zeros([b], tf.bool)
+    out_ids, out_attn = [], []
+    for _ in range(max_length):
+        logits, attn, states = model.decode_steps(tokens[:, None], features, pooled, states)
+        nxt = tf.cast(tf.argmax(logits[:, 0], axis=-1), tf.int32)
+        nxt = tf.where(done, tf.zeros_like(nxt), nxt)
+        out_ids.append(nxt)
+        out_attn.append(attn[:, 0] if attn is not None else tf.zeros([b, tf.shape(features)[1]]))
+        done = done | tf.equal(nxt, cdata.END_ID)
+        tokens = nxt
+    return tf.stack(out_ids, 1), tf.stack(out_attn, 1)
+
+
+def beam_search(
+    model: CaptioningModel,
+    images: tf.Tensor,
+    beam_size: int = 3,
+    max_length: int = 16,
+    length_penalty: float = 0.0,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Beam search (sum of log-probabilities; divided by ``length**length_penalty``
+    when picking the final hypothesis). ``beam_size=1`` is greedy decoding.
+
+    Returns:
+        ids int32 ``[B, max_length]`` (as `greedy_decode`) and scores float32 ``[B]``.
+    """
+    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(
+            f"Received an invalid value for argument 'beam_size', expected a positive "
+            f"integer, got {beam_size!r}."
+        )
+    k = beam_size
+    features, pooled, states = model.encode(images)
+    b = tf.shape(images)[0]
+    vocab = model.vocab_size
+
+    def tile(x):  # [B, ...] -> [B*K, ...]
+        return tf.repeat(x, k, axis=0)
+
+    features, pooled, states = tile(features), tile(pooled), [tile(s) for s in states]
+    tokens = tf.fill([b * k], cdata.START_ID)
+    neg_inf = tf.constant(-1e9, tf.float32)
+    scores = tf.concat([tf.zeros([b, 1]), tf.fill([b, k - 1], neg_inf)], axis=1)  # [B, K]
+    finished = tf.zeros([b, k], tf.bool)
+    lengths = tf.zeros([b, k], tf.float32)
+    seqs = tf.zeros([b, k, 0], tf.int32)
+    end_row = tf.where(tf.range(vocab) == cdata.END_ID, 0.0, neg_inf)  # [V]
+    for _ in range(max_length):
+        logits, _, states = model.decode_steps(tokens[:, None], features, pooled, states)
+        logp = tf.nn.log_softmax(tf.cast(logits[:, 0], tf.float32), axis=-1)
+        logp = tf.reshape(logp, [b, k, vocab])
+        logp = tf.where(finished[..., None], end_row[None, None, :], logp)
+        cand = tf.reshape(scores[..., None] + logp, [b, k * vocab])
+        scores, idx = tf.math.top_k(cand, k=k)
+        beam = idx // vocab
+        tok = tf.cast(idx % vocab, tf.int32)
+        flat = tf.reshape(beam + tf.range(b)[:, None] * k, [-1])
+        states = [tf.gather(s, flat) for s in states]
+        was_finished = tf.gather(finished, beam, batch_dims=1)
+        tok = tf.where(was_finished, tf.zeros_like(tok), tok)
+        seqs = tf.concat([tf.gather(seqs, beam, batch_dims=1), tok[..., None]], axis=2)
+        lengths = tf.gather(lengths, beam, batch_dims=1) + tf.cast(~was_finished, tf.float32)
+        finished = was_finished | tf.equal(tok, cdata.END_ID)
+        tokens = tf.reshape(tf.where(finished, tf.fill(tf.shape(tok), cdata.END_ID), tok), [-1])
+    final = scores / tf.pow(tf.maximum(lengths, 1.0), length_penalty) if length_penalty else scores
+    best = tf.argmax(final, axis=1, output_type=tf.int32)
+    return tf.gather(seqs, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)
+
+
+def ids_to_strings(ids: tf.Tensor, vocabulary: list[str]) -> tf.Tensor:
+    """ids int ``[B, L]`` -> detokenized captions tf.string ``[B]`` (cut at ``<end>``)."""
+    ids = tf.cast(ids, tf.int32)
+    is_end = tf.equal(ids, cdata.END_ID)
+    length = tf.where(
+        tf.reduce_any(is_end, axis=1),
+        tf.argmax(tf.cast(is_end, tf.int32), axis=1, output_type=tf.int32),
+        tf.shape(ids)[1],
+    )
+    ragged = tf.RaggedTensor.from_tensor(ids, lengths=length)
+    words = tf.gather(tf.constant(vocabulary), ragged)
+    text = tf.strings.reduce_join(words, axis=-1, separator=" ")
+    text = tf.strings.regex_replace(text, r"\s+([).,!:])", r"\1")
+    return tf.strings.regex_replace(text, r"\(\s+", "(")
+
+
+# --------------------------------------------------------------------------------------
+# the task
+
+
+class _ValBleu(keras.callbacks.Callback):
+    """Writes ``val_bleu4`` / ``val_exact_match`` (greedy, validation split) into the logs."""
+
+    def __init__(self, task, arrays, vocabulary, max_length):
+        super().__init__()
+        self.task, self.arrays = task, arrays
+        self.vocabulary, self.max_length = vocabulary, max_length
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        hyps = self.task._decode_arrays(
+            self.model,
+            self.arrays["images"],
+            self.vocabulary,
+            beam_size=1,
+            max_length=self.max_length,
+        )
+        m = caption_metrics(hyps, self.arrays["captions"])
+        logs["val_bleu4"] = m["bleu4"]
+        logs["val_exact_match"] = m["exact_match"]
+
+
+def caption_metrics(hypotheses: list[str], references: list[str]) -> dict[str, float]:
+    """BLEU-1..4 and exact-match accuracy (in %) on the tokenized captions."""
+    hyp = [" ".join(cdata.tokenize(h)) for h in hypotheses]
+    ref = [" ".join(cdata.tokenize(r)) for r in references]
+    if not hyp:
+        return {"bleu1": 0.0, "bleu2": 0.0, "bleu3": 0.0, "bleu4": 0.0, "exact_match": 0.0}
+    out = bleu_n(hyp, [[r] for r in ref])
+    out["exact_match"] = float(100.0 * np.mean([h == r for h, r in zip(hyp, ref)]))
+    return out
+
+
+def nearest_neighbour_captions(
+    train_images: np.ndarray, train_captions: list[str], images: np.ndarray, chunk: int = 256
+) -> list[str]:
+    """The caption of the closest training image (L2 in pixel space) for each image.
+
+    Args:
+        train_images: float32 ``[N, S, S, 3]``; images: float32 ``[M, S, S, 3]``.
+    """
+    a = train_images.reshape(len(train_images), -1).astype(np.float32)
+    a_sq = (a * a).sum(1)
+    out = []
+    for i in range(0, len(images), chunk):
+        q = images[i : i + chunk].reshape(-1, a.shape[1]).astype(np.float32)
+        d = a_sq[None, :] - 2.0 * q @ a.T  # + |q|^2, constant per row
+        out += [train_captions[j] for j in d.argmin(1)]
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _split_arrays(dataset: str, split: str, image_size: int, limit: int | None):
+    return cdata.load_split_arrays(split, image_size=image_size, limit=limit, dataset=dataset)
+
+
+class CaptioningTask(Task):
+    """Image captioning on the emoji set (``zoo_emoji_captions``); see the module doc."""
+
+    name = "captioning"
+    primary_metric = "bleu4"
+    monitor = "val_bleu4"
+    monitor_mode = "max"
+    eval_subset_size = 200
+
+    # -- data -------------------------------------------------------------------------
+    def load_data(
+        self, data_cfg: dict, *, batch_size: int, seed: int = 0, smoke: bool = False
+    ) -> TaskData:
+        check_keys("data", data_cfg, DATA_KEYS)
+        d = cdata.load_datasets(data_cfg, batch_size=batch_size, seed=seed, smoke=smoke)
+        return TaskData(
+            train=d["train"],
+            validation=d["validation"],
+            test=d["test"],
+            assets=d["assets"],
+            info={**d["info"], "smoke": smoke},
+        )
+
+    # -- model ------------------------------------------------------------------------
+    def build_model(
+        self,
+        model_cfg: dict,
+        assets: dict,
+        *,
+        data_cfg: dict | None = None,
+        for_training: bool = False,
+    ) -> keras.Model:
+        check_keys("model", model_cfg, MODEL_KEYS, {"cell"})
+        if model_cfg.get("bidirectional"):
+            raise ValueError(
+                "Received an invalid value for model.bidirectional: True. The caption "
+                "decoder generates left to right, so it cannot be bidirectional."
+            )
+        if "vocabulary" not in assets:
+            raise ValueError(
+                "The captioning model needs the 'vocabulary' asset "
+                "(fit by load_data on the train captions)."
+            )
+        image_size = int((data_cfg or {}).get("image_size", cdata.DEFAULT_IMAGE_SIZE))
+        kwargs = {
+            k: model_cfg[k]
+            for k in (
+                "units",
+                "embedding_dim",
+                "feature_dim",
+                "conv_filters",
+                "backbone",
+                "backbone_weights",
+                "attention",
+                "image_every_step",
+                "dropout",
+            )
+            if k in model_cfg
+        }
+        if not for_training:
+            kwargs["backbone_weights"] = None  # a preset's weights come from its own file
+        model = CaptioningModel(
+            len(assets["vocabulary"]),
+            cell=model_cfg["cell"],
+            image_size=image_size,
+            name="captioner",
+            **kwargs,
+        )
+        model((tf.zeros([1, image_size, image_size, 3]), tf.zeros([1, 2], tf.int32)))
+        model.zoo_max_length = int(model_cfg.get("max_length", cdata.MAX_CAPTION_TOKENS))
+        model.zoo_beam_size = int(model_cfg.get("eval_beam_size", 3))
+        model.zoo_image_size = image_size
+        return model
+
+    def compile_model(self, model: keras.Model, optimizer, train_cfg: dict) -> None:
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
+        )
+
+    def callbacks(self, model: keras.Model, data: TaskData, train_cfg: dict) -> list:
+        dataset = "zoo_emoji_captions"
+        limit = 64 if data.info.get("smoke") else None
+        arrays = _split_arrays(dataset, "validation", int(data.info.get("image_size", 64)), limit)
+        return [
+            _ValBleu(
+                self,
+                arrays,
+                data.assets["vocabulary"],
+                getattr(model, "zoo_max_length", cdata.MAX_CAPTION_TOKENS),
+            )
+        ]
+
+    # -- decoding ---------------------------------------------------------------------
+    def _decoder_fn(self, model, beam_size: int, max_length: int):
+        cache = model.__dict__.setdefault("_zoo_decoders", {})
+        key = (beam_size, max_length)
+        if key not in cache:
+
+            def run(images):
+                if beam_size == 1:
+                    return greedy_decode(model, images, max_length)[0]
+                return beam_search(model, images, beam_size, max_length)[0]
+
+            cache[key] = tf.function(run, reduce_retracing=True)
+        return cache[key]
+
+    def _decode_arrays(
+        self,
+        model,
+        images: np.ndarray,
+        vocabulary: list[str],
+        *,
+        beam_size: int = 1,
+        max_length: int = 16,
+        batch: int = 128,
+    ) -> list[str]:
+        fn = self._decoder_fn(model, beam_size, max_length)
+        out = []
+        for i in range(0, len(images), batch):
+            ids = fn(tf.constant(images[i : i + batch], tf.float32))
+            out += [s.decode("utf-8") for s in ids_to_strings(ids, vocabulary).numpy()]
+        return out
+
+    def decode(
+        self,
+        model,
+        images,
+        assets: dict,
+        *,
+        beam_size: int = 1,
+        max_length: int | None = None,
+        return_attention: bool = False,
+    ):
+        """Images (as `predict` takes them) -> captions, and with `return_attention`
+        (greedy only) the attention maps float32 ``[N, L, grid_h, grid_w]`` per
+        generated token (L = `max_length`; rows after ``<end>`` are meaningless)."""
+        batch = self._to_batch(images, getattr(model, "zoo_image_size", 64))
+        max_length = max_length or getattr(model, "zoo_max_length", cdata.MAX_CAPTION_TOKENS)
+        if not return_attention:
+            return self._decode_arrays(
+                model,
+                batch.numpy(),
+                assets["vocabulary"],
+                beam_size=beam_size,
+                max_length=max_length,
+            )
+        ids, attn = greedy_decode(model, batch, max_length)
+        g = int(round(np.sqrt(attn.shape[-1])))
+        captions = [s.decode("utf-8") for s in ids_to_strings(ids, assets["vocabulary"]).numpy()]
+        return captions, attn.numpy().reshape(attn.shape[0], attn.shape[1], g, -1)
+
+    # -- evaluation and inference ----------------------------------------------------
+    def evaluate(
+        self,
+        model: keras.Model,
+        assets: dict,
+        data_cfg: dict,
+        *,
+        split: str = "test",
+        limit: int | None = None,
+    ) -> dict[str, float]:
+        dataset = data_cfg.get("dataset", "zoo_emoji_captions")
+        size = int(data_cfg.get("image_size", cdata.DEFAULT_IMAGE_SIZE))
+        ev = _split_arrays(dataset, split, size, limit)
+        max_length = getattr(model, "zoo_max_length", cdata.MAX_CAPTION_TOKENS)
+        beam = getattr(model, "zoo_beam_size", 3)
+        hyps = self._decode_arrays(
+            model, ev["images"], assets["vocabulary"], beam_size=beam, max_length=max_length
+        )
+        out = caption_metrics(hyps, ev["captions"])
+        if beam != 1:
+            greedy = self._decode_arrays(
+                model, ev["images"], assets["vocabulary"], beam_size=1, max_length=max_length
+            )
+            out.update(
+                {f"greedy_{k}": v for k, v in caption_metrics(greedy, ev["captions"]).items()}
+            )
+        tr = _split_arrays(dataset, "train", size, None)
+        nn = nearest_neighbour_captions(tr["images"], tr["captions"], ev["images"])
+        out.update({f"nn_{k}": v for k, v in caption_metrics(nn, ev["captions"]).items()})
+        out["examples"] = len(hyps)
+        out["beam_size"] = beam
+        return out
+
+    @staticmethod
+    def _one_image(x, image_size: int) -> tf.Tensor:
+        if isinstance(x, (str, os.PathLike)):
+            path = Path(x)
+            if not path.is_file():
+                raise ValueError(f"Received an invalid image path {str(x)!r}: no such file.")
+            x = path.read_bytes()
+        if isinstance(x, (bytes, bytearray)):
+            return cdata.preprocess_image(tf.constant(bytes(x)), image_size)
+        try:
+            from PIL import Image
+
+            if isinstance(x, Image.Image):
+                x = np.asarray(x)
+        except ImportError:  # pragma: no cover
+            pass
+        if isinstance(x, (np.ndarray, tf.Tensor)):
+            arr = tf.convert_to_tensor(x)
+            if arr.shape.rank not in (2, 3) or (
+                arr.shape.rank == 3 and arr.shape[-1] not in (1, 2, 3, 4)
+            ):
+                raise ValueError(
+                    "Received an invalid image array of shape "
+                    f"{tuple(arr.shape)}; expected [H, W] or [H, W, C] with C in 1..4."
+                )
+            return cdata.preprocess_array(arr, image_size)
+        raise TypeError(
+            "Received an invalid image of type "
+            f"{type(x).__name__}; expected a file path, encoded bytes (PNG/JPEG/GIF/BMP), a "
+            "PIL image or an array [H, W] / [H, W, C]."
+        )
+
+    def _to_batch(self, images, image_size: int) -> tf.Tensor:
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        if not images:
+            return tf.zeros([0, image_size, image_size, 3])
+        return tf.stack([self._one_image(x, image_size) for x in images])
+
+    def predict(self, model: keras.Model, assets: dict, inputs: list) -> list:
+        """Images (paths, encoded bytes, PIL images or arrays; any size; gray, RGB or
+        RGBA) -> caption strings (beam search with the model's ``eval_beam_size``)."""
+        if not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        if not inputs:
+            return []
+        return self.decode(
+            model, list(inputs), assets, beam_size=getattr(model, "zoo_beam_size", 3)
+        )
+
+    def serving_functions(self, model: keras.Model, assets: dict) -> dict[str, Any]:
+        """``serving_default``: images tf.string ``[B]`` (PNG/JPEG/GIF/BMP bytes) ->
+        ``{"captions": tf.string [B]}`` (greedy). ``beam_search``: the same with beam
+        search (``eval_beam_size``). Undecodable bytes raise InvalidArgumentError with a
+        message naming the problem."""
+        vocabulary = list(assets["vocabulary"])
+        size = getattr(model, "zoo_image_size", 64)
+        max_length = getattr(model, "zoo_max_length", cdata.MAX_CAPTION_TOKENS)
+        beam = max(1, getattr(model, "zoo_beam_size", 3))
+        spec = [tf.TensorSpec([None], tf.string, name="images")]
+
+        def images_of(encoded):
+            return tf.map_fn(
+                lambda e: cdata.preprocess_image(e, size),
+                encoded,
+                fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
+            )
+
+        @tf.function(input_signature=spec)
+        def serving_default(images):
+            ids, _ = greedy_decode(model, images_of(images), max_length)
+            return {"captions": ids_to_strings(ids, vocabulary)}
+
+        @tf.function(input_signature=spec)
+        def serving_beam(images):
+            ids, _ = beam_search(model, images_of(images), beam, max_length)
+            return {"captions": ids_to_strings(ids, vocabulary)}
+
+        return {"serving_default": serving_default, "beam_search": serving_beam}
+
+    def example_inputs(self) -> list:
+        """Three held-out test images (PNG bytes)."""
+        return cdata.sample_images({}, n=3)
+
+
+__all__ = [
+    "CaptioningModel",
+    "CaptioningTask",
+    "beam_search",
+    "caption_metrics",
+    "greedy_decode",
+    "ids_to_strings",
+    "nearest_neighbour_captions",
+]
