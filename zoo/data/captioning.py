@@ -71,6 +71,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from zoo._io import atomic_dir
+from zoo.data import flickr8k  # noqa: F401 - registers the zoo_flickr8k TFDS builder
 from zoo.data.sources import Artifact, fetch, zoo_home
 
 NOTO_DEB = Artifact(
@@ -347,9 +348,23 @@ def load_raw(
         )
     builder = tfds.builder(dataset, data_dir=str(data_dir_ or data_dir()))
     builder.download_and_prepare()
-    return builder.as_dataset(
+    ds = builder.as_dataset(
         split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
     )
+    if dataset == "zoo_flickr8k":  # one row per (image, caption): 5 per image
+
+        def rows(ex):
+            return tf.data.Dataset.from_tensor_slices(ex["captions"]).map(
+                lambda c: {
+                    "image": ex["image"],
+                    "caption": c,
+                    "emoji": ex["image_id"],
+                    "source": tf.constant(0, tf.int64),
+                }
+            )
+
+        ds = ds.flat_map(rows)
+    return ds
 
 
 # --------------------------------------------------------------------------------------
