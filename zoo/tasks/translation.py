@@ -1,0 +1,666 @@
+"""Translation Spanish -> English: recurrent encoder-decoder with attention (many-to-many).
+
+Architecture (`Translator`)::
+
+    source ids  int32[B, Ts] --Embedding(src_vocab, embedding_dim)--> dropout
+        --> encoder: make_recurrent(cell, encoder_units, bidirectional) over time, with the
+            padding mask passed explicitly                    -> memory [B, Ts, d_m]
+        --> bridge: Dense(tanh) of the final encoder state(s)  -> decoder initial state(s)
+    target_in int32[B, Tt] ([START] + target) --Embedding(tgt_vocab, target_embedding_dim)
+        --> decoder: make_recurrent(cell, decoder_units) (teacher forcing)  -> h [B, Tt, d]
+        --> Attention(score) of h over the memory (Luong "general" by default, or
+            "dot" / "additive" = Bahdanau)                     -> context, weights
+        --> Dense(attention_units, tanh)([h; context]) --> dropout
+        --> Dense(target_embedding_dim) --> x @ E_tgt^T + b   (output tied to the target
+            embedding, Press & Wolf 2017)                      -> logits [B, Tt, tgt_vocab]
+
+The decoder attends after its recurrent step (Luong et al. 2015), so teacher-forced
+training runs the decoder RNN over the whole target in one call and attention is one
+batched matmul. Decoding runs `decode_step` inside `zoo.tasks.decoding` (greedy or
+beam search, `tf.while_loop`), so it runs in a SavedModel.
+
+The target vocabulary is CASED and punctuation is tokenized separately, so the model
+writes cased English and `zoo.data.translation.detokenize` re-attaches punctuation:
+the output is scored with sacrebleu against the original cased references.
+
+Config sections:
+
+* ``model``: ``cell`` (simple_rnn|lstm|gru), ``bidirectional`` (encoder), ``embedding_dim``
+  (source, 128), ``target_embedding_dim`` (128), ``encoder_units`` (256 per direction),
+  ``decoder_units`` (256), ``attention`` (general|dot|additive), ``attention_units`` (256),
+  ``dropout`` (0.3; embeddings and the attentional layer), ``recurrent_dropout`` (0.0),
+  ``beam_size`` (5, used by `evaluate`'s ``bleu``), ``length_penalty`` (GNMT alpha, 0.6),
+  ``max_output_length`` (64 tokens), ``weights_dtype`` ("float16": how the preset stores
+  the weights; see `Translator.save_weights`).
+* ``data``: see `zoo.data.translation.DEFAULTS`.
+* ``train``: `zoo.train` keys; ``label_smoothing`` (read here) smooths the masked token
+  cross-entropy.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from zoo.data import translation as data_lib
+from zoo.layers import make_recurrent
+from zoo.tasks.attention import SCORES, Attention
+from zoo.tasks.base import Task, TaskData
+from zoo.tasks.decoding import beam_search, greedy_search
+
+CELLS = ("simple_rnn", "lstm", "gru")
+MODEL_DEFAULTS: dict[str, Any] = {
+    "cell": "gru",
+    "bidirectional": True,
+    "embedding_dim": 128,
+    "target_embedding_dim": 128,
+    "encoder_units": 256,
+    "decoder_units": 256,
+    "attention": "general",
+    "attention_units": 256,
+    "dropout": 0.3,
+    "recurrent_dropout": 0.0,
+    "beam_size": 5,
+    "length_penalty": 0.6,
+    "max_output_length": 64,
+    "weights_dtype": "float16",
+}
+MODEL_KEYS = set(MODEL_DEFAULTS)
+
+
+def model_config(model_cfg: dict | None) -> dict:
+    """`MODEL_DEFAULTS` updated with `model_cfg`; unknown keys / bad values raise ValueError."""
+    model_cfg = dict(model_cfg or {})
+    unknown = sorted(set(model_cfg) - MODEL_KEYS)
+    if unknown:
+        raise ValueError(
+            f"Unknown key(s) {unknown} in the 'model' section of the config; allowed keys: "
+            f"{sorted(MODEL_KEYS)}."
+        )
+    cfg = {**MODEL_DEFAULTS, **model_cfg}
+    if cfg["cell"] not in CELLS:
+        raise ValueError(
+            f"Received an invalid value for argument 'cell', expected one of {CELLS}, got "
+            f"{cfg['cell']!r}."
+        )
+    if cfg["attention"] not in SCORES:
+        raise ValueError(
+            f"Received an invalid value for argument 'attention', expected one of {SCORES}, "
+            f"got {cfg['attention']!r}."
+        )
+    if cfg["weights_dtype"] not in ("float16", "float32"):
+        raise ValueError(
+            "Received an invalid value for argument 'weights_dtype', expected 'float16' or "
+            f"'float32', got {cfg['weights_dtype']!r}."
+        )
+    for key in (
+        "embedding_dim",
+        "target_embedding_dim",
+        "encoder_units",
+        "decoder_units",
+        "attention_units",
+        "beam_size",
+        "max_output_length",
+    ):
+        v = cfg[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(
+                f"Received an invalid value for argument '{key}', expected a positive "
+                f"integer, got {v!r}."
+            )
+    return cfg
+
+
+# --------------------------------------------------------------------------------------
+# the model
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class Translator(keras.Model):
+    """Encoder-decoder with attention; see the module docstring.
+
+    Call: ``(source int32[B, Ts], target_in int32[B, Tt])`` -> logits ``float32[B, Tt, V]``
+    (0 = padding in both inputs). `attention_weights` gives ``float32[B, Tt, Ts]``.
+    """
+
+    def __init__(
+        self,
+        source_vocab_size,
+        target_vocab_size,
+        cell="gru",
+        bidirectional=True,
+        embedding_dim=256,
+        target_embedding_dim=192,
+        encoder_units=256,
+        decoder_units=384,
+        attention="general",
+        attention_units=384,
+        dropout=0.3,
+        recurrent_dropout=0.0,
+        weights_dtype="float16",
+        beam_size=5,
+        length_penalty=0.6,
+        max_output_length=64,
+        max_source_length=64,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.source_vocab_size = int(source_vocab_size)
+        self.target_vocab_size = int(target_vocab_size)
+        self.cell_name = cell
+        self.bidirectional = bool(bidirectional)
+        self.embedding_dim = embedding_dim
+        self.target_embedding_dim = target_embedding_dim
+        self.encoder_units = encoder_units
+        self.decoder_units = decoder_units
+        self.attention_score = attention
+        self.attention_units = attention_units
+        self.dropout_rate = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.weights_dtype = weights_dtype
+        # decoding settings (used by TranslatorRuntime; no weights)
+        self.beam_size = int(beam_size)
+        self.length_penalty = float(length_penalty)
+        self.max_output_length = int(max_output_length)
+        self.max_source_length = int(max_source_length)
+
+        self.source_embedding = keras.layers.Embedding(
+            self.source_vocab_size, embedding_dim, name="source_embedding"
+        )
+        self.target_embedding = keras.layers.Embedding(
+            self.target_vocab_size, target_embedding_dim, name="target_embedding"
+        )
+        self.encoder = make_recurrent(
+            cell,
+            encoder_units,
+            bidirectional=self.bidirectional,
+            merge_mode="concat",
+            return_sequences=True,
+            return_state=True,
+            recurrent_dropout=recurrent_dropout,
+            name="encoder",
+        )
+        self.n_states = 2 if cell == "lstm" else 1
+        self.bridges = [
+            keras.layers.Dense(decoder_units, activation="tanh", name=f"bridge_{i}")
+            for i in range(self.n_states)
+        ]
+        self.decoder = make_recurrent(
+            cell,
+            decoder_units,
+            return_sequences=True,
+            return_state=True,
+            recurrent_dropout=recurrent_dropout,
+            name="decoder",
+        )
+        self.attention = Attention(attention, units=attention_units, name="attention")
+        self.combine = keras.layers.Dense(attention_units, activation="tanh", name="combine")
+        self.output_projection = keras.layers.Dense(target_embedding_dim, name="output_projection")
+        self.dropout = keras.layers.Dropout(dropout)
+        self.output_bias = self.add_weight(
+            name="output_bias", shape=(self.target_vocab_size,), initializer="zeros"
+        )
+
+    # -- pieces -----------------------------------------------------------------------
+    def encode(self, source, training=False):
+        """``int32[B, Ts]`` -> ``(memory float32[B, Ts, d_m], mask bool[B, Ts], states)``
+        where ``states`` is the list of decoder initial states ``float32[B, decoder_units]``."""
+        mask = ops.not_equal(source, 0)
+        x = self.dropout(self.source_embedding(source), training=training)
+        out = self.encoder(x, mask=mask, training=training)
+        memory, finals = out[0], list(out[1:])
+        if self.bidirectional:
+            n = len(finals) // 2
+            finals = [ops.concatenate([f, b], axis=-1) for f, b in zip(finals[:n], finals[n:])]
+        states = [bridge(s) for bridge, s in zip(self.bridges, finals)]
+        return memory, mask, states
+
+    def _logits(self, h, context, training=False):
+        x = self.combine(ops.concatenate([h, context], axis=-1))
+        x = self.output_projection(self.dropout(x, training=training))
+        return ops.matmul(x, ops.transpose(self.target_embedding.embeddings)) + self.output_bias
+
+    def call(self, inputs, training=False, return_attention=False):
+        source, target_in = inputs
+        memory, mask, states = self.encode(source, training=training)
+        y = self.dropout(self.target_embedding(target_in), training=training)
+        out = self.decoder(
+            y, initial_state=states, mask=ops.not_equal(target_in, 0), training=training
+        )
+        context, weights = self.attention(out[0], memory, mask)
+        logits = self._logits(out[0], context, training=training)
+        if return_attention:
+            return logits, weights
+        return logits
+
+    def attention_weights(self, source, target_in):
+        """Teacher-forced attention ``float32[B, Tt, Ts]`` (row t: while predicting token t+1)."""
+        return self((source, target_in), return_attention=True)[1]
+
+    def decode_state(self, source):
+        """Initial decoding state for `decode_step`: ``(rnn_states, memory, keys, mask)``."""
+        memory, mask, states = self.encode(source)
+        return (
+            tuple(states),
+            memory,
+            self.attention.memory_keys(memory),
+            ops.cast(mask, "float32"),
+        )
+
+    def decode_step(self, tokens, state):
+        """One decoder step: ``tokens int32[N]``, state from `decode_state` ->
+        ``(logits float32[N, V], new_state)``; the step function of `zoo.tasks.decoding`."""
+        rnn_states, memory, keys, mask = state
+        x = self.target_embedding(tokens)
+        h, new_states = self.decoder_cell(x, list(rnn_states))
+        context, _ = self.attention(h, memory, mask > 0, keys=keys)
+        return self._logits(h, context), (tuple(new_states), memory, keys, mask)
+
+    @property
+    def decoder_cell(self):
+        return self.decoder.cell
+
+    def build_for_inputs(self):
+        """Create all weights (call once on a dummy batch)."""
+        dummy = ops.ones((1, 2), dtype="int32")
+        self((dummy, dummy))
+        return self
+
+    # -- float16 storage ------------------------------------------------------------------
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        """Write the weights; with ``weights_dtype="float16"`` they are stored as float16
+        (half the preset size) in a plain HDF5 file (one dataset per variable, in the
+        order of ``self.weights``, checked by shape on load). Float32 otherwise (Keras's
+        own format)."""
+        if self.weights_dtype != "float16":
+            return super().save_weights(filepath, overwrite=overwrite, **kwargs)
+        filepath = str(filepath)
+        with h5py.File(filepath, "w") as f:
+            f.attrs["format"] = "zoo.translator.float16"
+            for i, v in enumerate(self.weights):
+                ds = f.create_dataset(f"w{i:04d}", data=np.asarray(v.numpy(), np.float16))
+                ds.attrs["path"] = v.path
+        return None
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        filepath = str(filepath)
+        with h5py.File(filepath, "r") as f:
+            fmt = f.attrs.get("format")
+            if fmt != "zoo.translator.float16":
+                return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+            keys = sorted(f.keys())
+            if len(keys) != len(self.weights):
+                raise ValueError(
+                    f"{filepath}: {len(keys)} stored weights, the model has {len(self.weights)}."
+                )
+            for key, v in zip(keys, self.weights):
+                value = f[key][()]
+                if tuple(value.shape) != tuple(v.shape):
+                    raise ValueError(
+                        f"{filepath}: weight {key} ({f[key].attrs.get('path')}) has shape "
+                        f"{value.shape}, the model's {v.path} has {tuple(v.shape)}."
+                    )
+                v.assign(value.astype(np.float32))
+        return None
+
+    def round_to_storage(self):
+        """Round every weight to what `save_weights` stores (float16), in place, so that
+        metrics measured afterwards are those of the shipped preset."""
+        if self.weights_dtype == "float16":
+            for v in self.weights:
+                v.assign(np.asarray(v.numpy(), np.float16).astype(np.float32))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "source_vocab_size": self.source_vocab_size,
+            "target_vocab_size": self.target_vocab_size,
+            "cell": self.cell_name,
+            "bidirectional": self.bidirectional,
+            "embedding_dim": self.embedding_dim,
+            "target_embedding_dim": self.target_embedding_dim,
+            "encoder_units": self.encoder_units,
+            "decoder_units": self.decoder_units,
+            "attention": self.attention_score,
+            "attention_units": self.attention_units,
+            "dropout": self.dropout_rate,
+            "recurrent_dropout": self.recurrent_dropout,
+            "weights_dtype": self.weights_dtype,
+            "beam_size": self.beam_size,
+            "length_penalty": self.length_penalty,
+            "max_output_length": self.max_output_length,
+            "max_source_length": self.max_source_length,
+        }
+
+
+# --------------------------------------------------------------------------------------
+# loss and metric
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class MaskedSparseCrossentropy(keras.losses.Loss):
+    """Token-level cross-entropy from logits, averaged over non-padding targets (id 0 is
+    padding), with optional label smoothing (mass ``label_smoothing`` spread uniformly).
+
+    y_true: ``int32[B, T]``; y_pred: logits ``float32[B, T, V]`` -> scalar.
+    """
+
+    def __init__(self, label_smoothing=0.0, name="masked_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        logp = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        nll = -ops.take_along_axis(logp, ops.expand_dims(y_true, -1), axis=-1)[..., 0]
+        if self.label_smoothing:
+            eps = self.label_smoothing
+            nll = (1 - eps) * nll - eps * ops.mean(logp, axis=-1)
+        mask = ops.cast(ops.not_equal(y_true, 0), "float32")
+        return ops.sum(nll * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def masked_accuracy(y_true, y_pred):
+    """Token accuracy over non-padding targets. ``int[B, T]``, ``float[B, T, V]`` -> scalar."""
+    y_true = ops.cast(y_true, "int32")
+    pred = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+    mask = ops.cast(ops.not_equal(y_true, 0), "float32")
+    hit = ops.cast(ops.equal(pred, y_true), "float32") * mask
+    return ops.sum(hit) / ops.maximum(ops.sum(mask), 1.0)
+
+
+# --------------------------------------------------------------------------------------
+# in-graph text <-> ids and decoding
+
+
+class TranslatorRuntime(tf.Module):
+    """Raw strings -> translated strings, all TensorFlow ops (the serving graph).
+
+    Wraps a `Translator` and its vocabularies. `translate(strings, beam_size)` is what
+    `TranslationTask.predict`, `evaluate` and the exported signatures run, so they agree
+    by construction.
+    """
+
+    def __init__(self, model: Translator, assets: dict):
+        super().__init__()
+        self.model = model
+        self.source_vectorizer, _ = data_lib.make_vectorizers(assets)
+        self.target_words = tf.constant(list(assets["target_vocabulary"]))
+        self.max_source_length = model.max_source_length
+        self.max_output_length = model.max_output_length
+        self.length_penalty = model.length_penalty
+        self.beam_size = model.beam_size
+        self.compiled = {
+            1: tf.function(lambda s: self.translate(s, 1), reduce_retracing=True),
+            self.beam_size: tf.function(
+                lambda s: self.translate(s, self.beam_size), reduce_retracing=True
+            ),
+        }
+
+    def source_ids(self, strings):
+        """``string[B]`` -> ``int32[B, Ts]`` (truncated to ``max_source_length``, Ts >= 1)."""
+        ids = self.source_vectorizer(strings)[:, : self.max_source_length]
+        ids = tf.cast(ids.to_tensor(default_value=0), tf.int32)
+        pad = tf.maximum(1 - tf.shape(ids)[1], 0)  # an all-empty batch still has one column
+        return tf.pad(ids, [[0, 0], [0, pad]])
+
+    def ids_to_text(self, tokens):
+        """``int32[B, L]`` generated ids -> ``string[B]`` detokenized English (stops at
+        [END]; special tokens dropped)."""
+        ended = (
+            tf.cumsum(tf.cast(tf.equal(tokens, data_lib.END_ID), tf.int32), axis=1, exclusive=True)
+            > 0
+        )
+        keep = tf.logical_and(tokens > data_lib.END_ID, tf.logical_not(ended))
+        words = tf.gather(self.target_words, tokens)
+        words = tf.ragged.boolean_mask(words, keep)
+        return data_lib.detokenize(tf.strings.reduce_join(words, axis=1, separator=" "))
+
+    def decode(self, source, beam_size: int = 1):
+        """``int32[B, Ts]`` -> generated ``int32[B, L]``."""
+        state = self.model.decode_state(source)
+        start = tf.fill([tf.shape(source)[0]], data_lib.START_ID)
+        if beam_size == 1:
+            tokens, _ = greedy_search(
+                self.model.decode_step,
+                start,
+                state,
+                max_length=self.max_output_length,
+                end_token=data_lib.END_ID,
+            )
+        else:
+            tokens, _ = beam_search(
+                self.model.decode_step,
+                start,
+                state,
+                beam_size=beam_size,
+                max_length=self.max_output_length,
+                end_token=data_lib.END_ID,
+                length_penalty=self.length_penalty,
+            )
+        return tokens
+
+    def translate(self, strings, beam_size: int = 1):
+        """``string[B]`` -> ``string[B]``."""
+        source = self.source_ids(strings)
+        return self.ids_to_text(self.decode(source, beam_size))
+
+
+# --------------------------------------------------------------------------------------
+# the task
+
+
+class TranslationTask(Task):
+    """Spanish -> English translation on ``zoo_spa_eng``; see the module docstring."""
+
+    name = "translation"
+    primary_metric = "bleu"
+    monitor = "val_loss"
+    monitor_mode = "min"
+    eval_subset_size = 500
+
+    def __init__(self):
+        self._runtimes: dict[int, tuple[Any, dict]] = {}
+
+    # -- data -------------------------------------------------------------------------
+    def load_data(self, data_cfg, *, batch_size, seed=0, smoke=False) -> TaskData:
+        d = data_lib.make_datasets(data_cfg, batch_size=batch_size, seed=seed, smoke=smoke)
+        return TaskData(
+            train=d["train"],
+            validation=d["validation"],
+            test=d["test"],
+            assets=d["assets"],
+            info=d["info"],
+        )
+
+    # -- model ------------------------------------------------------------------------
+    def build_model(self, model_cfg, assets, *, data_cfg=None, for_training=False):
+        cfg = model_config(model_cfg)
+        for key in ("source_vocabulary", "target_vocabulary"):
+            if key not in assets:
+                raise ValueError(f"Missing asset {key!r}; got assets {sorted(assets)}.")
+        model = Translator(
+            len(assets["source_vocabulary"]),
+            len(assets["target_vocabulary"]),
+            cell=cfg["cell"],
+            bidirectional=cfg["bidirectional"],
+            embedding_dim=cfg["embedding_dim"],
+            target_embedding_dim=cfg["target_embedding_dim"],
+            encoder_units=cfg["encoder_units"],
+            decoder_units=cfg["decoder_units"],
+            attention=cfg["attention"],
+            attention_units=cfg["attention_units"],
+            dropout=cfg["dropout"],
+            recurrent_dropout=cfg["recurrent_dropout"],
+            weights_dtype=cfg["weights_dtype"],
+            beam_size=cfg["beam_size"],
+            length_penalty=cfg["length_penalty"],
+            max_output_length=cfg["max_output_length"],
+            max_source_length=data_lib.data_config(data_cfg)["max_source_length"],
+            name="translator",
+        )
+        return model.build_for_inputs()
+
+    def compile_model(self, model, optimizer, train_cfg):
+        model.compile(
+            optimizer=optimizer,
+            loss=MaskedSparseCrossentropy(float(train_cfg.get("label_smoothing") or 0.0)),
+            metrics=[masked_accuracy],
+        )
+
+    # -- inference ----------------------------------------------------------------------
+    def runtime(self, model: Translator, assets: dict) -> TranslatorRuntime:
+        """The (cached) `TranslatorRuntime` of a model and its assets."""
+        key = id(model)
+        if key not in self._runtimes or self._runtimes[key][1] is not assets:
+            self._runtimes[key] = (TranslatorRuntime(model, assets), assets)
+        return self._runtimes[key][0]
+
+    def translate(
+        self,
+        model,
+        assets,
+        inputs,
+        *,
+        beam_size: int = 1,
+        batch_size: int = 64,
+        return_attention: bool = False,
+    ):
+        """Translate raw Spanish strings.
+
+        Returns a list of English strings, or with `return_attention` a list of dicts
+        ``{"translation", "source_tokens", "target_tokens", "attention": float32[Tt, Ts]}``
+        (row t = the attention while producing target token t; the last row is for [END]).
+        """
+        inputs = _check_strings(inputs)
+        if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+            raise ValueError(
+                "Received an invalid value for argument 'beam_size', expected a positive "
+                f"integer, got {beam_size!r}."
+            )
+        rt = self.runtime(model, assets)
+        fn = rt.compiled.get(beam_size)
+        if fn is None:
+            fn = rt.compiled[beam_size] = tf.function(lambda s: rt.translate(s, beam_size))
+        out = []
+        for i in range(0, len(inputs), batch_size):
+            chunk = tf.constant(inputs[i : i + batch_size], tf.string)
+            out.extend(t.decode("utf-8") for t in fn(chunk).numpy())
+        if not return_attention:
+            return out
+        return [self._attention_for(model, rt, s, t) for s, t in zip(inputs, out)]
+
+    def _attention_for(self, model, rt, source_text, translation):
+        src = rt.source_ids(tf.constant([source_text]))
+        gen = rt.decode(src, 1)  # greedy ids, deterministic
+        ids = [int(i) for i in gen[0].numpy()]
+        if data_lib.END_ID in ids:
+            ids = ids[: ids.index(data_lib.END_ID) + 1]
+        tgt_in = tf.constant([[data_lib.START_ID] + ids[:-1]], tf.int32) if ids else None
+        words = rt.target_words.numpy()
+        src_words = data_lib.standardize_source(tf.constant(source_text)).numpy().decode()
+        weights = (
+            model.attention_weights(src, tgt_in)[0].numpy()
+            if tgt_in is not None
+            else np.zeros((0, src.shape[1]), np.float32)
+        )
+        n_src = int(np.sum(src.numpy()[0] != 0))
+        return {
+            "translation": translation,
+            "source_tokens": src_words.split()[: rt.max_source_length],
+            "target_tokens": [words[i].decode() for i in ids],
+            "attention": weights[:, :n_src],
+        }
+
+    def predict(self, model, assets, inputs):
+        """Raw Spanish strings -> English strings (greedy decoding, like "serving_default")."""
+        return self.translate(model, assets, inputs, beam_size=1)
+
+    def evaluate(self, model, assets, data_cfg, *, split="test", limit=None):
+        """sacrebleu corpus BLEU against the original cased references (``bleu``: beam
+        search with the config's beam; ``bleu_greedy``: greedy), ``bleu_lowercase``, ``chrf``,
+        and the number of examples / seconds."""
+        from zoo import metrics
+
+        if isinstance(model, Translator):
+            model.round_to_storage()
+        es, en = data_lib.split_texts(split, limit=limit)
+        t0 = time.time()
+        greedy = self.translate(model, assets, es, beam_size=1)
+        t1 = time.time()
+        beam = self.translate(model, assets, es, beam_size=model.beam_size)
+        t2 = time.time()
+        return {
+            "bleu": metrics.bleu(beam, en),
+            "bleu_lowercase": metrics.bleu(beam, en, lowercase=True),
+            "chrf": metrics.chrf(beam, en),
+            "bleu_greedy": metrics.bleu(greedy, en),
+            "bleu_greedy_lowercase": metrics.bleu(greedy, en, lowercase=True),
+            "chrf_greedy": metrics.chrf(greedy, en),
+            "beam_size": model.beam_size,
+            "examples": len(es),
+            "greedy_seconds": t1 - t0,
+            "beam_seconds": t2 - t1,
+        }
+
+    def serving_functions(self, model, assets):
+        """``serving_default``: ``string[None]`` -> ``{"translation": string[None]}`` (greedy,
+        at most ``max_output_length`` tokens, input truncated to ``max_source_length``);
+        ``beam_search``: the same with the config's beam size."""
+        rt = self.runtime(model, assets)
+        beam = model.beam_size
+        spec = tf.TensorSpec([None], tf.string, name="text")
+
+        @tf.function(input_signature=[spec])
+        def serving_default(text):
+            return {"translation": rt.translate(text, 1)}
+
+        @tf.function(input_signature=[spec])
+        def beam_search_fn(text):
+            return {"translation": rt.translate(text, beam)}
+
+        return {"serving_default": serving_default, "beam_search": beam_search_fn}
+
+    def example_inputs(self):
+        return [
+            "Tengo hambre.",
+            "¿Dónde está la estación de tren?",
+            "Tom no sabe nadar muy bien.",
+            "Me gustaría aprender a tocar la guitarra.",
+        ]
+
+
+def _check_strings(inputs) -> list[str]:
+    if isinstance(inputs, str):
+        raise TypeError(
+            "Received an invalid value for argument 'inputs', expected a list of strings, got "
+            "a single string; wrap it in a list."
+        )
+    inputs = list(inputs)
+    for i, x in enumerate(inputs):
+        if not isinstance(x, str):
+            raise TypeError(
+                f"Received an invalid value for argument 'inputs[{i}]', expected str, got "
+                f"{type(x).__name__}."
+            )
+    return inputs
+
+
+__all__ = [
+    "MODEL_DEFAULTS",
+    "MaskedSparseCrossentropy",
+    "TranslationTask",
+    "Translator",
+    "TranslatorRuntime",
+    "masked_accuracy",
+    "model_config",
+]
