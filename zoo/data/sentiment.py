@@ -72,6 +72,7 @@ __all__ = [
     "ZooMrPolarity",
     "ZooSentimentSnippets",
     "bench",
+    "fetch_all",
     "fit_vocabulary",
     "info",
     "load_data",
@@ -423,7 +424,17 @@ class ZooImdbReviews(tfds.core.GeneratorBasedBuilder):
             yield row["id"], row
 
 
+#: other accepted spellings (the TFDS config names)
+ALIASES = {
+    "sentiment": "mr",
+    "movie_reviews": "mr",
+    "amazon_reviews": "amazon",
+    "nyt_editorials": "nyt",
+}
+
+
 def _builder_name(dataset: str) -> str:
+    dataset = ALIASES.get(dataset, dataset)
     if dataset not in DATASETS:
         import difflib
 
@@ -717,6 +728,7 @@ def info(name: str = "mr", *, data_dir: str | os.PathLike | None = None) -> dict
                 },
             },
         }
+    name = ALIASES.get(name, name)
     source = {"mr_polarity": "mr_polarity", "imdb": "imdb"}.get(name, "vader")
     art = ARTIFACTS[source]
     return {
@@ -728,6 +740,21 @@ def info(name: str = "mr", *, data_dir: str | os.PathLike | None = None) -> dict
         else "official test; validation 10% of train, default_rng(0)",
         "artifact": {"filename": art.filename, "sha256": art.sha256, "license": art.license},
     }
+
+
+def fetch_all() -> dict[str, Any]:
+    """Fetch the registry artifact (VADER sdist) and prepare the four snippet datasets;
+    the URL-only datasets (``mr_polarity``, ``imdb``) are prepared on first use.
+
+    Returns:
+        ``{dataset: {split: size}}`` for ``mr``, ``tweets``, ``amazon``, ``nyt``.
+    """
+    out = {}
+    for name in ("mr", "tweets", "amazon", "nyt"):
+        builder = tfds.builder(DATASETS[name], data_dir=str(tfds_data_dir()))
+        builder.download_and_prepare()
+        out[name] = {s: builder.info.splits[s].num_examples for s in SPLITS}
+    return out
 
 
 def bench(
