@@ -426,3 +426,35 @@ def test_imdb_builder_reads_the_canonical_aclimdb_layout(tmp_path, monkeypatch):
     assert sorted(got["test"]) == sorted(expected["test"])
     assert sorted(got["train"] + got["validation"]) == sorted(expected["train"])
     assert all("<br" not in t for rows in got.values() for t, _ in rows)
+
+
+def test_soft_labels_are_sigmoid_of_the_rating_and_agree_with_hard_labels(sentiment_mr_raw):
+    rating = {}
+    for _, r, t in sentiment_mr_raw:
+        rating.setdefault(t.strip(), []).append(r)
+    hard = sentiment.read_split("mr", "train")
+    soft = sentiment.read_split("mr", "train", soft_labels=1.5)
+    n = 0
+    for (t1, y), (t2, p) in zip(hard, soft):
+        assert t1.numpy() == t2.numpy()
+        (r,) = (
+            set(rating[t1.numpy().decode()])
+            if len(set(rating[t1.numpy().decode()])) == 1
+            else (None,)
+        )
+        if r is not None:
+            assert float(p) == pytest.approx(1 / (1 + np.exp(-1.5 * r)), abs=1e-6)
+        assert (float(p) > 0.5) == bool(int(y))
+        n += 1
+    assert n == 8454
+
+
+def test_soft_labels_need_a_rated_dataset(sentiment_rt_polarity, monkeypatch, tmp_path):
+    path, _, _ = sentiment_rt_polarity
+    monkeypatch.setitem(
+        sentiment.ARTIFACTS,
+        "mr_polarity",
+        dataclasses.replace(sentiment.MR_POLARITY_ARTIFACT, sha256=sha256_file(path)),
+    )
+    with pytest.raises(ValueError, match="soft_labels"):
+        sentiment.read_split("mr_polarity", "train", data_dir=tmp_path / "tfds", soft_labels=1.0)

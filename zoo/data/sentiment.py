@@ -457,10 +457,19 @@ def _check_split(split: str) -> str:
 
 
 def read_split(
-    dataset: str = "mr", split: str = "train", *, data_dir: str | os.PathLike | None = None
+    dataset: str = "mr",
+    split: str = "train",
+    *,
+    data_dir: str | os.PathLike | None = None,
+    soft_labels: float | None = None,
 ) -> tf.data.Dataset:
     """One split as an unbatched `tf.data.Dataset` of ``(text: tf.string [], label: tf.int64 [])``,
-    preparing the TFDS dataset on first use (offline once the artifact is cached)."""
+    preparing the TFDS dataset on first use (offline once the artifact is cached).
+
+    With ``soft_labels=a`` (rated datasets only) the label is instead the float32 soft
+    target ``sigmoid(a * rating)``: sentences with a mean human rating near 0 count as
+    uncertain, strongly rated ones as near-certain. Only meant for training.
+    """
     name = _builder_name(dataset)
     _check_split(split)
     data_dir = Path(data_dir) if data_dir else tfds_data_dir()
@@ -469,6 +478,26 @@ def read_split(
         download_config=tfds.download.DownloadConfig(try_download_gcs=False)
     )
     ds = builder.as_dataset(split=split, shuffle_files=False)
+    if soft_labels is not None:
+        if "rating" not in builder.info.features:
+            raise ValueError(
+                f"Received soft_labels={soft_labels!r} for dataset {dataset!r}, which has no "
+                f"human ratings; soft labels need one of {['mr', 'tweets', 'amazon', 'nyt']}."
+            )
+        if (
+            isinstance(soft_labels, bool)
+            or not isinstance(soft_labels, (int, float))
+            or soft_labels <= 0
+        ):
+            raise ValueError(
+                "Received an invalid value for argument 'soft_labels', expected None or a "
+                f"positive number, got {soft_labels!r}."
+            )
+        scale = float(soft_labels)
+        return ds.map(
+            lambda ex: (ex["text"], tf.sigmoid(scale * tf.cast(ex["rating"], tf.float32))),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     return ds.map(lambda ex: (ex["text"], ex["label"]), num_parallel_calls=tf.data.AUTOTUNE)
 
 
@@ -614,7 +643,7 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-DATA_KEYS = {"dataset", "max_tokens", "max_length", "bucketing", "data_dir"}
+DATA_KEYS = {"dataset", "max_tokens", "max_length", "bucketing", "data_dir", "soft_labels"}
 
 
 def check_data_cfg(data_cfg: dict | None) -> dict:
@@ -631,8 +660,14 @@ def check_data_cfg(data_cfg: dict | None) -> dict:
     cfg.setdefault("max_length", DEFAULT_MAX_LENGTH)
     cfg.setdefault("bucketing", False)
     cfg.setdefault("data_dir", None)
+    cfg.setdefault("soft_labels", None)
     _builder_name(cfg["dataset"])
     return cfg
+
+
+def _count(ds: tf.data.Dataset) -> int:
+    n = int(ds.cardinality())
+    return n if n >= 0 else sum(1 for _ in ds)
 
 
 SMOKE_SIZES = {"train": 320, "validation": 128, "test": 128}
@@ -645,7 +680,8 @@ def load_data(
 
     Args:
         data_cfg: ``{"dataset": "mr", "max_tokens": None, "max_length": 100,
-            "bucketing": False, "data_dir": None}`` (all optional).
+            "bucketing": False, "data_dir": None, "soft_labels": None}`` (all optional;
+            ``soft_labels=a`` trains on ``sigmoid(a * rating)`` targets, see `read_split`).
         batch_size: examples per batch.
         seed: shuffling seed of the train split (the split itself is fixed).
         smoke: use the first 320 / 128 / 128 examples of train / validation / test.
@@ -659,6 +695,10 @@ def load_data(
     """
     cfg = check_data_cfg(data_cfg)
     raw = {s: read_split(cfg["dataset"], s, data_dir=cfg["data_dir"]) for s in SPLITS}
+    if cfg["soft_labels"] is not None:  # training targets only; evaluation stays hard
+        raw["train"] = read_split(
+            cfg["dataset"], "train", data_dir=cfg["data_dir"], soft_labels=cfg["soft_labels"]
+        )
     if smoke:
         raw = {s: ds.take(SMOKE_SIZES[s]) for s, ds in raw.items()}
     vocab = fit_vocabulary(raw["train"].map(lambda t, y: t), max_tokens=cfg["max_tokens"])
@@ -674,7 +714,7 @@ def load_data(
         )
         for s in SPLITS
     }
-    sizes = {s: int(raw[s].reduce(0, lambda n, _: n + 1)) for s in SPLITS}
+    sizes = {s: _count(raw[s]) for s in SPLITS}
     out["assets"] = {
         "vocabulary": vocab,
         "labels": list(LABELS),
