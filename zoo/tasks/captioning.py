@@ -152,7 +152,7 @@ class CaptioningModel(keras.Model):
                 self.conv_blocks.append(
                     [
                         keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i}"),
-                        keras.layers.BatchNormalization(name=f"bn{i}"),
+                        keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}"),
                         keras.layers.ReLU(),
                     ]
                 )
