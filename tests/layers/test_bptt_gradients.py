@@ -44,8 +44,13 @@ def numeric_gradient(f, value, eps=1e-6):
     ],
     ids=["sequences", "backwards_masked"],
 )
+@pytest.mark.parametrize(
+    "training", [False, True], ids=["tf_autodiff_loop", "hand_written_bptt_loop"]
+)
 @pytest.mark.parametrize("cell", list(CASES))
-def test_gradients_match_finite_differences(cell, options):
+def test_gradients_match_finite_differences(cell, options, training):
+    # training=True runs the loop with hand-written BPTT, training=False the plain
+    # loop differentiated by TensorFlow; both must be right.
     options = dict(options)
     masked = options.pop("masked", False)
     layer = CASES[cell](**options)
@@ -63,7 +68,7 @@ def test_gradients_match_finite_differences(cell, options):
     def loss_fn(x, weights):
         for variable, value in zip(variables, weights, strict=True):
             variable.assign(value)
-        return tf.reduce_sum(layer(x, mask=mask) * probe)
+        return tf.reduce_sum(layer(x, mask=mask, training=training) * probe)
 
     def loss_value():
         return float(loss_fn(x, weights))
@@ -71,7 +76,7 @@ def test_gradients_match_finite_differences(cell, options):
     x_var = tf.Variable(x)
     layer.set_weights(weights)
     with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(layer(x_var, mask=mask) * probe)
+        loss = tf.reduce_sum(layer(x_var, mask=mask, training=training) * probe)
     grads = tape.gradient(loss, [x_var, *variables])
     assert len(grads) == len(weights) + 1
     np.testing.assert_allclose(grads[0].numpy(), numeric_gradient(loss_value, x), atol=1e-6)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
-from zoo.layers.recurrent import RecurrentCell, RNNLayerBase, check_bool
+from zoo.layers.recurrent import (
+    RecurrentCell,
+    RNNLayerBase,
+    _sum_outer,
+    activation_grad,
+    check_bool,
+)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -54,34 +61,98 @@ class GRUCell(RecurrentCell):
         return self.bias[1]
 
     def step_constants(self):
-        constants = super().step_constants()
+        kernel = ops.convert_to_tensor(self.recurrent_kernel)
+        if not self.reset_after:
+            # The candidate's product is separate: split once, outside the loop.
+            return {
+                "recurrent_kernel_zr": kernel[:, : 2 * self.units],
+                "recurrent_kernel_h": kernel[:, 2 * self.units :],
+            }
+        constants = {"recurrent_kernel": kernel}
         bias = self.recurrent_bias()
         if bias is not None:
             constants["recurrent_bias"] = ops.convert_to_tensor(bias)
         return constants
 
     def step(self, projected, states, constants, recurrent_mask=None):
+        new_states, _ = self.forward_step(projected, states, constants, recurrent_mask)
+        return new_states[0], new_states
+
+    @property
+    def saved_count(self):
+        return 1  # z, r, hh (and the recurrent candidate product when reset_after)
+
+    @property
+    def accumulated_count(self):
+        return 1 if self.reset_after else 0
+
+    def forward_step(self, projected, states, constants, recurrent_mask=None):
         h_prev = states[0]
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
-        kernel = constants["recurrent_kernel"]
-        units = self.units
         x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
         if self.reset_after:
-            inner = ops.matmul(h_in, kernel)
+            inner = ops.matmul(h_in, constants["recurrent_kernel"])
             if "recurrent_bias" in constants:
                 inner = inner + constants["recurrent_bias"]
             r_z, r_r, r_h = ops.split(inner, 3, axis=-1)
             z = self.recurrent_activation(x_z + r_z)
             r = self.recurrent_activation(x_r + r_r)
             hh = self.activation(x_h + r * r_h)
+            saved = ops.concatenate([z, r, hh, r_h], axis=-1)
         else:
-            inner = ops.matmul(h_in, kernel[:, : 2 * units])
-            r_z, r_r = ops.split(inner, 2, axis=-1)
+            r_z, r_r = ops.split(ops.matmul(h_in, constants["recurrent_kernel_zr"]), 2, axis=-1)
             z = self.recurrent_activation(x_z + r_z)
             r = self.recurrent_activation(x_r + r_r)
-            hh = self.activation(x_h + ops.matmul(r * h_in, kernel[:, 2 * units :]))
+            hh = self.activation(x_h + ops.matmul(r * h_in, constants["recurrent_kernel_h"]))
+            saved = ops.concatenate([z, r, hh], axis=-1)
         h = z * h_prev + (1 - z) * hh
-        return h, [h]
+        return [h], (saved,)
+
+    def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
+        act, rec = activation_grad(self.activation), activation_grad(self.recurrent_activation)
+        dh, h_prev = d_states[0], prev_states[0]
+        if self.reset_after:
+            z, r, hh, r_h = tf.split(saved[0], 4, axis=-1)
+        else:
+            z, r, hh = tf.split(saved[0], 3, axis=-1)
+        d_z = rec(z, dh * (h_prev - hh))
+        d_hh = act(hh, dh * (1 - z))
+        if self.reset_after:
+            d_r = rec(r, d_hh * r_h)
+            d_inner = tf.concat([d_z, d_r, d_hh * r], axis=-1)
+            d_in = tf.matmul(d_inner, constants["recurrent_kernel"], transpose_b=True)
+            accumulated = (d_inner,)
+        else:
+            h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
+            d_rh = tf.matmul(d_hh, constants["recurrent_kernel_h"], transpose_b=True)
+            d_r = rec(r, d_rh * h_in)
+            d_in = (
+                tf.matmul(
+                    tf.concat([d_z, d_r], axis=-1),
+                    constants["recurrent_kernel_zr"],
+                    transpose_b=True,
+                )
+                + d_rh * r
+            )
+            accumulated = ()
+        if recurrent_mask is not None:
+            d_in = d_in * recurrent_mask
+        return tf.concat([d_z, d_r, d_hh], axis=-1), [dh * z + d_in], accumulated
+
+    def weight_gradients(self, d_projected, accumulated, prev_seqs, saved_seqs, constants, mask):
+        h_in = prev_seqs[0] if mask is None else prev_seqs[0] * mask
+        units = self.units
+        if self.reset_after:
+            (d_inner,) = accumulated
+            grads = {"recurrent_kernel": _sum_outer(h_in, d_inner)}
+            if "recurrent_bias" in constants:
+                grads["recurrent_bias"] = tf.reduce_sum(d_inner, axis=[0, 1])
+            return grads
+        r = saved_seqs[0][..., units : 2 * units]
+        return {
+            "recurrent_kernel_zr": _sum_outer(h_in, d_projected[..., : 2 * units]),
+            "recurrent_kernel_h": _sum_outer(r * h_in, d_projected[..., 2 * units :]),
+        }
 
     def arg_config(self):
         return {**super().arg_config(), "reset_after": self.reset_after}

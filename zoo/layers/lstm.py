@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import initializers, ops
 
-from zoo.layers.recurrent import RecurrentCell, RNNLayerBase, check_bool
+from zoo.layers.recurrent import RecurrentCell, RNNLayerBase, activation_grad, check_bool
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -55,6 +56,12 @@ class LSTMCell(RecurrentCell):
         return bias_initializer
 
     def step(self, projected, states, constants, recurrent_mask=None):
+        new_states, _ = self.forward_step(projected, states, constants, recurrent_mask)
+        return new_states[0], new_states
+
+    saved_count = 1  # the four gate activations
+
+    def forward_step(self, projected, states, constants, recurrent_mask=None):
         h_prev, c_prev = states
         if recurrent_mask is not None:
             h_prev = h_prev * recurrent_mask
@@ -62,10 +69,31 @@ class LSTMCell(RecurrentCell):
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
+        g = self.activation(z_c)
         o = self.recurrent_activation(z_o)
-        c = f * c_prev + i * self.activation(z_c)
+        c = f * c_prev + i * g
         h = o * self.activation(c)
-        return h, [h, c]
+        return [h, c], (ops.concatenate([i, f, g, o], axis=-1),)
+
+    def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
+        act, rec = activation_grad(self.activation), activation_grad(self.recurrent_activation)
+        dh, dc = d_states
+        i, f, g, o = tf.split(saved[0], 4, axis=-1)
+        tanh_c = self.activation(states[1])
+        dc = dc + act(tanh_c, dh * o)
+        dz = tf.concat(
+            [
+                rec(i, dc * g),
+                rec(f, dc * prev_states[1]),
+                act(g, dc * i),
+                rec(o, dh * tanh_c),
+            ],
+            axis=-1,
+        )
+        dh_prev = tf.matmul(dz, constants["recurrent_kernel"], transpose_b=True)
+        if recurrent_mask is not None:
+            dh_prev = dh_prev * recurrent_mask
+        return dz, [dh_prev, dc * f], ()
 
     def arg_config(self):
         return {**super().arg_config(), "unit_forget_bias": self.unit_forget_bias}

@@ -71,6 +71,20 @@ def check_bool(value, argument):
     return value
 
 
+def activation_grad(fn):
+    """``(y, dy) -> dx`` for an activation whose derivative follows from its output
+    ``y`` (tanh, sigmoid, relu, linear), else None (then TensorFlow differentiates)."""
+    if fn is activations.tanh:
+        return lambda y, dy: tf.raw_ops.TanhGrad(y=y, dy=dy)
+    if fn is activations.sigmoid:
+        return lambda y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy)
+    if fn is activations.relu:
+        return lambda y, dy: tf.raw_ops.ReluGrad(gradients=dy, features=y)
+    if fn is activations.linear:
+        return lambda y, dy: dy
+    return None
+
+
 # --------------------------------------------------------------------------------------
 # cells
 
@@ -215,6 +229,34 @@ class RecurrentCell(keras.layers.Layer):
         """
         raise NotImplementedError
 
+    # -- hand-written back-propagation through time (used by `run_with_bptt`) --------
+    saved_count = 0  # tensors `forward_step` saves per step
+    accumulated_count = 0  # tensors `backward_step` returns per step for the weights
+
+    def supports_bptt(self):
+        """True if `forward_step`/`backward_step` cover this cell's activations."""
+        grads = [activation_grad(self.activation)]
+        if self.gates > 1:
+            grads.append(activation_grad(self.recurrent_activation))
+        return all(g is not None for g in grads)
+
+    def forward_step(self, projected, states, constants, recurrent_mask=None):
+        """`step` that also returns the tensors its backward step needs:
+        ``(new_states, saved)`` with ``len(saved) == saved_count``."""
+        raise NotImplementedError
+
+    def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
+        """Gradients of one step. d_states: gradients of the new states; saved: what
+        `forward_step` saved; prev_states/states: the states before/after the step.
+        Returns ``(d_projected, d_prev_states, accumulated)``."""
+        raise NotImplementedError
+
+    def weight_gradients(self, d_projected, accumulated, prev_seqs, saved_seqs, constants, mask):
+        """Gradients of the step constants from the whole sequence, as large matmuls.
+        d_projected: ``(time, batch, gates*units)``; prev_seqs: states before each step."""
+        h_in = prev_seqs[0] if mask is None else prev_seqs[0] * mask
+        return {"recurrent_kernel": _sum_outer(h_in, d_projected)}
+
     def call(self, inputs, states, training=False):
         """One step: inputs ``(batch, input_dim)``, states list of ``(batch, units)``."""
         if not isinstance(states, (list, tuple)):
@@ -257,6 +299,13 @@ class RecurrentCell(keras.layers.Layer):
 
 # --------------------------------------------------------------------------------------
 # the loop
+
+
+def _sum_outer(a, b):
+    """sum over time and batch of a_t^T b_t: ``(T, B, m), (T, B, n) -> (m, n)``."""
+    return tf.matmul(
+        tf.reshape(a, [-1, tf.shape(a)[-1]]), tf.reshape(b, [-1, tf.shape(b)[-1]]), transpose_a=True
+    )
 
 
 def _as_list(x):
@@ -446,7 +495,7 @@ class RNNLayerBase(keras.layers.Layer):
                 )
 
         outputs, last_output, states = self._loop(
-            sequences, initial_state, mask, input_mask, recurrent_mask
+            sequences, initial_state, mask, input_mask, recurrent_mask, bool(training)
         )
 
         if self.stateful:
@@ -458,10 +507,9 @@ class RNNLayerBase(keras.layers.Layer):
             return [output, *states]
         return output
 
-    def _loop(self, sequences, initial_state, mask, input_mask, recurrent_mask):
+    def _loop(self, sequences, initial_state, mask, input_mask, recurrent_mask, training):
         """Returns (outputs (batch, time, units) or None, last_output, final_states)."""
         cell = self.cell
-        dtype = self.compute_dtype
         # Time-major; transposing/reversing the narrow input is cheaper than the
         # projected one.
         x = tf.transpose(sequences, [1, 0, 2])
@@ -470,8 +518,6 @@ class RNNLayerBase(keras.layers.Layer):
         if self.go_backwards:
             x = tf.reverse(x, [0])
         projected = cell.project_inputs(x)  # (time, batch, gates*units), hoisted
-        steps = tf.shape(projected)[0]
-        constants = cell.step_constants()
 
         mask_tm = None
         if mask is not None:
@@ -480,36 +526,22 @@ class RNNLayerBase(keras.layers.Layer):
                 mask_tm = tf.reverse(mask_tm, [0])
             mask_tm = mask_tm[:, :, None]
 
-        inputs_ta = tf.TensorArray(dtype, size=steps, clear_after_read=True).unstack(projected)
-        mask_ta = None
-        if mask_tm is not None:
-            mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(mask_tm)
-        outputs_ta = tf.TensorArray(dtype, size=steps if self.return_sequences else 0)
+        # Training uses the loop with hand-written back-propagation through time (one
+        # big matmul for the recurrent kernel's gradient instead of one per step);
+        # inference the plain loop, which stores nothing for a backward pass.
+        if training and cell.supports_bptt():
+            states_seq, final_states = run_with_bptt(
+                cell, projected, initial_state, mask_tm, recurrent_mask
+            )
+        else:
+            states_seq, final_states = run_plain(
+                cell, projected, initial_state, mask_tm, recurrent_mask, self.return_sequences
+            )
 
-        n_states = len(initial_state)
-
-        def body(t, outputs_ta, *states):
-            states = list(states)
-            output, new_states = cell.step(inputs_ta.read(t), states, constants, recurrent_mask)
-            if mask_ta is not None:
-                m = mask_ta.read(t)
-                new_states = [tf.where(m, n, s) for n, s in zip(new_states, states, strict=True)]
-                output = new_states[0]
-            if self.return_sequences:
-                outputs_ta = outputs_ta.write(t, output)
-            return (t + 1, outputs_ta, *new_states)
-
-        result = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), outputs_ta, *initial_state),
-            maximum_iterations=steps,
-        )
-        outputs_ta, final_states = result[1], list(result[2 : 2 + n_states])
         last_output = final_states[0]
         outputs = None
         if self.return_sequences:
-            outputs = tf.transpose(outputs_ta.stack(), [1, 0, 2])
+            outputs = tf.transpose(states_seq, [1, 0, 2])
             outputs.set_shape([sequences.shape[0], sequences.shape[1], self.units])
         if mask_tm is not None:
             # Keras outputs the previous *output* at a masked step, which starts at
@@ -539,3 +571,155 @@ class RNNLayerBase(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+# --------------------------------------------------------------------------------------
+# the two loops
+
+
+def _unstack(tensor):
+    return tf.TensorArray(tensor.dtype, size=tf.shape(tensor)[0], clear_after_read=False).unstack(
+        tensor
+    )
+
+
+def run_plain(cell, projected, initial_state, mask_tm, recurrent_mask, keep_sequence=True):
+    """Forward loop, differentiated by TensorFlow if at all.
+
+    projected: ``(time, batch, gates*units)`` time-major, in processing order.
+    mask_tm: ``(time, batch, 1)`` bool or None.
+    Returns ``(states_seq, final_states)``: the masked first state of every step
+    ``(time, batch, units)`` (None unless ``keep_sequence``) and the final states.
+    """
+    steps = tf.shape(projected)[0]
+    constants = cell.step_constants()
+    inputs_ta = _unstack(projected)
+    mask_ta = None if mask_tm is None else _unstack(mask_tm)
+    outputs_ta = tf.TensorArray(projected.dtype, size=steps if keep_sequence else 0)
+
+    def body(t, outputs_ta, *states):
+        states = list(states)
+        _, new_states = cell.step(inputs_ta.read(t), states, constants, recurrent_mask)
+        if mask_ta is not None:
+            m = mask_ta.read(t)
+            new_states = [tf.where(m, n, s) for n, s in zip(new_states, states, strict=True)]
+        if keep_sequence:
+            outputs_ta = outputs_ta.write(t, new_states[0])
+        return (t + 1, outputs_ta, *new_states)
+
+    result = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (tf.constant(0), outputs_ta, *initial_state),
+        maximum_iterations=steps,
+    )
+    states_seq = result[1].stack() if keep_sequence else None
+    return states_seq, list(result[2:])
+
+
+def run_with_bptt(cell, projected, initial_state, mask_tm, recurrent_mask):
+    """Forward loop with hand-written back-propagation through time.
+
+    Same contract as `run_plain` (the states sequence is always returned). The
+    forward loop stores every state and what the cell's `forward_step` saves; the
+    backward loop runs the cell's `backward_step` from the last step to the first,
+    stores the gradients of the pre-activations, and the cell's `weight_gradients`
+    turns them into the recurrent weights' gradients with one large matmul each.
+    """
+    # Plain tensors: a variable read inside a custom gradient would need its own grad.
+    constants = {k: tf.convert_to_tensor(v) for k, v in cell.step_constants().items()}
+    names = sorted(constants)
+    n_states = len(initial_state)
+
+    @tf.custom_gradient
+    def recurrence(projected, *args):
+        consts = dict(zip(names, args[: len(names)], strict=True))
+        init = list(args[len(names) :])
+        steps = tf.shape(projected)[0]
+        inputs_ta = _unstack(projected)
+        mask_ta = None if mask_tm is None else _unstack(mask_tm)
+        n_saved = cell.saved_count
+        states_tas = [tf.TensorArray(s.dtype, size=steps) for s in init]
+        saved_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(n_saved)]
+
+        def body(t, states_tas, saved_tas, *states):
+            states = list(states)
+            new_states, saved = cell.forward_step(inputs_ta.read(t), states, consts, recurrent_mask)
+            if mask_ta is not None:
+                m = mask_ta.read(t)
+                new_states = [tf.where(m, n, s) for n, s in zip(new_states, states, strict=True)]
+            states_tas = [ta.write(t, s) for ta, s in zip(states_tas, new_states, strict=True)]
+            saved_tas = [ta.write(t, s) for ta, s in zip(saved_tas, saved, strict=True)]
+            return (t + 1, states_tas, saved_tas, *new_states)
+
+        result = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (tf.constant(0), states_tas, saved_tas, *init),
+            maximum_iterations=steps,
+        )
+        states_seqs = [ta.stack() for ta in result[1]]  # each (time, batch, units)
+        saved_seqs = [ta.stack() for ta in result[2]]
+        final_states = list(result[3:])
+
+        def grad(d_seq, *d_final):
+            d_final = [
+                tf.zeros_like(s) if d is None else d for d, s in zip(d_final, init, strict=True)
+            ]
+            if d_seq is None:
+                d_seq = tf.zeros_like(states_seqs[0])
+            # state at t-1 for every t
+            prev_seqs = [
+                tf.concat([s0[None], seq[:-1]], axis=0)
+                for s0, seq in zip(init, states_seqs, strict=True)
+            ]
+            d_seq_ta = _unstack(d_seq)
+            prev_tas = [_unstack(seq) for seq in prev_seqs]
+            cur_tas = [_unstack(seq) for seq in states_seqs]
+            saved_tas = [_unstack(seq) for seq in saved_seqs]
+            d_projected_ta = tf.TensorArray(projected.dtype, size=steps)
+            acc_tas = [
+                tf.TensorArray(projected.dtype, size=steps) for _ in range(cell.accumulated_count)
+            ]
+
+            def back(i, d_projected_ta, acc_tas, *d_states):
+                t = steps - 1 - i
+                d_states = list(d_states)
+                d_states[0] = d_states[0] + d_seq_ta.read(t)
+                if mask_ta is not None:
+                    m = mask_ta.read(t)
+                    zeros = [tf.zeros_like(d) for d in d_states]
+                    passed = [tf.where(m, z, d) for z, d in zip(zeros, d_states, strict=True)]
+                    d_states = [tf.where(m, d, z) for z, d in zip(zeros, d_states, strict=True)]
+                d_proj, d_prev, accumulated = cell.backward_step(
+                    d_states,
+                    [ta.read(t) for ta in saved_tas],
+                    [ta.read(t) for ta in prev_tas],
+                    [ta.read(t) for ta in cur_tas],
+                    consts,
+                    recurrent_mask,
+                )
+                if mask_ta is not None:
+                    d_prev = [a + b for a, b in zip(d_prev, passed, strict=True)]
+                d_projected_ta = d_projected_ta.write(t, d_proj)
+                acc_tas = [ta.write(t, a) for ta, a in zip(acc_tas, accumulated, strict=True)]
+                return (i + 1, d_projected_ta, acc_tas, *d_prev)
+
+            back_result = tf.while_loop(
+                lambda i, *_: i < steps,
+                back,
+                (tf.constant(0), d_projected_ta, acc_tas, *d_final),
+                maximum_iterations=steps,
+            )
+            d_projected = back_result[1].stack()
+            accumulated = [ta.stack() for ta in back_result[2]]
+            d_init = list(back_result[3:])
+            d_consts = cell.weight_gradients(
+                d_projected, accumulated, prev_seqs, saved_seqs, consts, recurrent_mask
+            )
+            return (d_projected, *[d_consts[name] for name in names], *d_init)
+
+        return (states_seqs[0], *final_states), grad
+
+    result = recurrence(projected, *[constants[n] for n in names], *initial_state)
+    return result[0], list(result[1 : 1 + n_states])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
-from zoo.layers.recurrent import RecurrentCell, RNNLayerBase
+from zoo.layers.recurrent import RecurrentCell, RNNLayerBase, activation_grad
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -34,6 +35,17 @@ class SimpleRNNCell(RecurrentCell):
             h_prev = h_prev * recurrent_mask
         h = self.activation(projected + ops.matmul(h_prev, constants["recurrent_kernel"]))
         return h, [h]
+
+    def forward_step(self, projected, states, constants, recurrent_mask=None):
+        _, new_states = self.step(projected, states, constants, recurrent_mask)
+        return new_states, ()
+
+    def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
+        d_pre = activation_grad(self.activation)(states[0], d_states[0])
+        d_prev = tf.matmul(d_pre, constants["recurrent_kernel"], transpose_b=True)
+        if recurrent_mask is not None:
+            d_prev = d_prev * recurrent_mask
+        return d_pre, [d_prev], ()
 
 
 @keras.saving.register_keras_serializable(package="zoo")
