@@ -393,18 +393,15 @@ class TranslatorRuntime(tf.Module):
     def __init__(self, model: Translator, assets: dict):
         super().__init__()
         self.model = model
+        object.__setattr__(self, "assets", assets)  # untracked: JSON values, not TF state
         self.source_vectorizer, _ = data_lib.make_vectorizers(assets)
         self.target_words = tf.constant(list(assets["target_vocabulary"]))
         self.max_source_length = model.max_source_length
         self.max_output_length = model.max_output_length
         self.length_penalty = model.length_penalty
         self.beam_size = model.beam_size
-        self.compiled = {
-            1: tf.function(lambda s: self.translate(s, 1), reduce_retracing=True),
-            self.beam_size: tf.function(
-                lambda s: self.translate(s, self.beam_size), reduce_retracing=True
-            ),
-        }
+        # plain dict outside TF's object tracking: compiled functions are a cache, not state
+        object.__setattr__(self, "compiled", {})
 
     def source_ids(self, strings):
         """``string[B]`` -> ``int32[B, Ts]`` (truncated to ``max_source_length``, Ts >= 1)."""
@@ -468,9 +465,6 @@ class TranslationTask(Task):
     monitor_mode = "min"
     eval_subset_size = 500
 
-    def __init__(self):
-        self._runtimes: dict[int, tuple[Any, dict]] = {}
-
     # -- data -------------------------------------------------------------------------
     def load_data(self, data_cfg, *, batch_size, seed=0, smoke=False) -> TaskData:
         d = data_lib.make_datasets(data_cfg, batch_size=batch_size, seed=seed, smoke=smoke)
@@ -519,11 +513,16 @@ class TranslationTask(Task):
 
     # -- inference ----------------------------------------------------------------------
     def runtime(self, model: Translator, assets: dict) -> TranslatorRuntime:
-        """The (cached) `TranslatorRuntime` of a model and its assets."""
-        key = id(model)
-        if key not in self._runtimes or self._runtimes[key][1] is not assets:
-            self._runtimes[key] = (TranslatorRuntime(model, assets), assets)
-        return self._runtimes[key][0]
+        """The `TranslatorRuntime` of a model and its assets, cached on the model.
+
+        Hanging it on the model (a tracked attribute, ignored by the weight files) makes
+        its lookup tables reachable from the model's object graph, so
+        `tf.saved_model.save` can export the serving functions."""
+        rt = getattr(model, "_zoo_translation_runtime", None)
+        if rt is None or rt.assets is not assets:
+            rt = TranslatorRuntime(model, assets)
+            model._zoo_translation_runtime = rt
+        return rt
 
     def translate(
         self,
@@ -550,7 +549,9 @@ class TranslationTask(Task):
         rt = self.runtime(model, assets)
         fn = rt.compiled.get(beam_size)
         if fn is None:
-            fn = rt.compiled[beam_size] = tf.function(lambda s: rt.translate(s, beam_size))
+            fn = rt.compiled[beam_size] = tf.function(
+                lambda s: rt.translate(s, beam_size), reduce_retracing=True
+            )
         out = []
         for i in range(0, len(inputs), batch_size):
             chunk = tf.constant(inputs[i : i + batch_size], tf.string)
