@@ -298,6 +298,13 @@ def tokenize(texts: tf.Tensor, max_tokens: int = MAX_TOKENS) -> tf.RaggedTensor:
 def casing_ids(tokens: tf.Tensor) -> tf.Tensor:
     """Casing class of each token (see `CASING_CLASSES`), in-graph; "" -> 0 (padding).
 
+    The first matching rule wins: numeric (``1996``, ``5.20``); mostly numeric (a digit
+    and no letters: ``1996-08-22``); lower (no uppercase, a lowercase letter); upper (no
+    lowercase, an uppercase letter: ``EU``, ``U.S.``, ``F16``); title (uppercase first,
+    no other uppercase: ``Munich``); contains digit (``iPhone5``); other (``,``,
+    ``McDonald``). ASCII letters only: non-ASCII letters count as symbols here (the
+    character features still see them).
+
     Args:
         tokens: tf.string of any shape.
     Returns:
@@ -363,7 +370,7 @@ def make_vectorizer(assets: dict, *, max_chars: int = MAX_CHARS):
 
     The returned function takes tf.string [B, T] (padding = "") and returns
     ``{"words": int32 [B, T], "chars": int32 [B, T, max_chars'], "casing": int32 [B, T]}``
-    where ``max_chars' <= max_chars`` is the longest token of the batch; padding is 0
+    where ``1 <= max_chars' <= max_chars`` is the longest token of the batch; padding is 0
     everywhere.
     """
     word_lookup = tf.keras.layers.StringLookup(
@@ -381,9 +388,10 @@ def make_vectorizer(assets: dict, *, max_chars: int = MAX_CHARS):
         char_ids = tf.cast(char_lookup(chars), tf.int32)
         shape = tf.shape(tokens, out_type=tf.int64)
         char_ids = char_ids.to_tensor(0)
-        # to_tensor gives [B', T', C] with B'/T' from the ragged rows; pad to [B, T, C].
+        # to_tensor gives [B, T', C]; pad to [B, T, max(C, 1)] (C = 0 when all tokens are "").
         pad_t = shape[1] - tf.shape(char_ids, out_type=tf.int64)[1]
-        char_ids = tf.pad(char_ids, [[0, 0], [0, pad_t], [0, 0]])
+        pad_c = tf.maximum(tf.constant(1, tf.int64) - tf.shape(char_ids, out_type=tf.int64)[2], 0)
+        char_ids = tf.pad(char_ids, [[0, 0], [0, pad_t], [0, pad_c]])
         return {"words": words, "chars": char_ids, "casing": casing_ids(tokens)}
 
     vectorize.word_lookup = word_lookup

@@ -141,9 +141,7 @@ class WordEmbedding(keras.layers.Layer):
                 "input_dim": self.input_dim,
                 "output_dim": self.output_dim,
                 "storage": self.storage,
-                "embeddings_initializer": keras.initializers.serialize(
-                    self.embeddings_initializer
-                ),
+                "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
             }
         )
         return config
@@ -165,7 +163,9 @@ class CharCNN(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_chars, self.char_dim = int(num_chars), int(char_dim)
         self.filters, self.kernel_size = int(filters), int(kernel_size)
-        self.embedding = keras.layers.Embedding(self.num_chars, self.char_dim, name="char_embedding")
+        self.embedding = keras.layers.Embedding(
+            self.num_chars, self.char_dim, name="char_embedding"
+        )
         self.conv = keras.layers.Conv1D(
             self.filters, self.kernel_size, padding="same", activation="tanh", name="char_conv"
         )
@@ -177,7 +177,7 @@ class CharCNN(keras.layers.Layer):
     def call(self, chars):
         chars = ops.cast(chars, "int32")
         shape = ops.shape(chars)
-        flat = ops.reshape(chars, (-1, shape[2]))  # [B*T, C]
+        flat = ops.reshape(chars, (shape[0] * shape[1], shape[2]))  # [B*T, C]
         valid = ops.cast(ops.not_equal(flat, 0), self.compute_dtype)[:, :, None]
         h = self.conv(self.embedding(flat) * valid)  # [B*T, C, F]
         h = ops.where(valid > 0, h, -2.0)  # tanh >= -1: -2 never wins the max
@@ -378,21 +378,31 @@ class NERTask(Task):
         mask = ops.not_equal(words, 0)
 
         w = WordEmbedding(
-            len(vocab), cfg["word_dim"], storage=cfg["embedding_storage"],
-            embeddings_initializer=init, name="word_embedding",
+            len(vocab),
+            cfg["word_dim"],
+            storage=cfg["embedding_storage"],
+            embeddings_initializer=init,
+            name="word_embedding",
         )(words)
         c = CharCNN(
-            len(assets["chars"]) + 2, cfg["char_dim"], cfg["char_filters"], cfg["char_kernel"],
+            len(assets["chars"]) + 2,
+            cfg["char_dim"],
+            cfg["char_filters"],
+            cfg["char_kernel"],
             name="char_cnn",
         )(chars)
-        k = keras.layers.Embedding(len(ner_data.CASING_CLASSES), cfg["casing_dim"],
-                                   name="casing_embedding")(casing)
+        k = keras.layers.Embedding(
+            len(ner_data.CASING_CLASSES), cfg["casing_dim"], name="casing_embedding"
+        )(casing)
         x = keras.layers.Concatenate(name="features")([w, c, k])
         x = keras.layers.Dropout(cfg["dropout"], name="input_dropout")(x)
         for i in range(cfg["layers"]):
             rnn = make_recurrent(
-                cfg["cell"], cfg["units"], bidirectional=cfg["bidirectional"],
-                return_sequences=True, recurrent_dropout=cfg["recurrent_dropout"],
+                cfg["cell"],
+                cfg["units"],
+                bidirectional=cfg["bidirectional"],
+                return_sequences=True,
+                recurrent_dropout=cfg["recurrent_dropout"],
                 name=f"{'bi' if cfg['bidirectional'] else ''}{cfg['cell']}_{i}",
             )
             x = rnn(x, mask=mask)  # explicit mask: Concatenate above dropped it
@@ -401,7 +411,9 @@ class NERTask(Task):
         if cfg["crf"]:
             allowed, start = iob2_constraints(TAGS) if cfg["crf_constraints"] else (None, None)
             out = CRF(NUM_TAGS, allowed=allowed, start_allowed=start, name="crf")(out)
-        name = f"ner_{'bi' if cfg['bidirectional'] else ''}{cfg['cell']}{'_crf' if cfg['crf'] else ''}"
+        name = (
+            f"ner_{'bi' if cfg['bidirectional'] else ''}{cfg['cell']}{'_crf' if cfg['crf'] else ''}"
+        )
         return keras.Model({"words": words, "chars": chars, "casing": casing}, out, name=name)
 
     def compile_model(self, model, optimizer, train_cfg):
@@ -535,14 +547,16 @@ def _serve(model, tables, text):
     flat_tokens = tf.reshape(tokens, [-1])
     t = tf.shape(tokens)[1]
     positions = tf.range(tf.size(flat_ids))
-    is_begin = (flat_ids % 2 == 1)
+    is_begin = flat_ids % 2 == 1
     inside = flat_ids > 0
     entity_of = tf.cumsum(tf.cast(is_begin, tf.int32)) - 1
     num_entities = tf.reduce_sum(tf.cast(is_begin, tf.int32))
     segment = tf.where(inside, entity_of, num_entities)  # outside -> a dropped segment
     joined = tf.strings.unsorted_segment_join(flat_tokens, segment, num_entities + 1, " ")
     begins = tf.boolean_mask(positions, is_begin)
-    types = tf.strings.substr(tf.gather(tables.tag_names, tf.boolean_mask(flat_ids, is_begin)), 2, -1)
+    types = tf.strings.substr(
+        tf.gather(tables.tag_names, tf.boolean_mask(flat_ids, is_begin)), 2, -1
+    )
     strings = tf.strings.join([types, joined[:-1]], separator=":")
     counts = tf.math.unsorted_segment_sum(tf.cast(inside, tf.int32), segment, num_entities + 1)
     rows = begins // t
