@@ -229,8 +229,7 @@ class Conll2003(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(wheel, split) for split in SPLITS}
 
     def _generate_examples(self, wheel, split):
-        for i, sentence in enumerate(read_conll_split(split, wheel)):
-            yield i, sentence
+        yield from enumerate(read_conll_split(split, wheel))
 
 
 def data_dir() -> Path:
