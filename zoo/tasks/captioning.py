@@ -17,11 +17,12 @@ Architecture (`CaptioningModel`):
 * **Training**: teacher forcing (input ``<start> w1 .. wn``, target ``w1 .. wn <end>``),
   cross-entropy weighted by the padding mask (the mask is also passed explicitly to
   the recurrent layer).
-* **Decoding**: greedy (`greedy_decode`) and beam search (`beam_search`), both plain TF
-  ops on the model's one-step function ``(tokens [B], states) -> (logits [B, V],
-  states)`` so they run eagerly, in a `tf.function` and in the exported SavedModel.
-  Attention maps per generated token are returned by `CaptioningTask.decode`
-  (``[B, L, grid_h, grid_w]``).
+* **Decoding**: greedy (`greedy_search`) and beam search (`beam_search`) from
+  `zoo.tasks.decoding` (shared with translation; in-graph ``tf.while_loop``) on the
+  model's one-step function ``(tokens [N], (features, pooled, *states)) -> (logits
+  [N, V], ...)``, so they run eagerly, in a `tf.function` and in the exported
+  SavedModel. Attention maps per generated token come from `greedy_decode` through
+  `CaptioningTask.decode(..., return_attention=True)` (``[B, L, grid_h, grid_w]``).
 
 Metrics (`evaluate`): BLEU-1..4 (`zoo.metrics.bleu_n`, sacrebleu) of the decoded
 caption against the CLDR name, and ``exact_match`` (% of images whose caption is the
@@ -56,6 +57,7 @@ from keras import ops
 from zoo.data import captioning as cdata
 from zoo.layers import make_recurrent
 from zoo.metrics import bleu_n
+from zoo.tasks import decoding
 from zoo.tasks.base import Task, TaskData, check_keys
 
 MODEL_KEYS = {
@@ -242,17 +244,79 @@ class CaptioningModel(keras.Model):
 # decoding (plain TF ops: eager, tf.function and SavedModel)
 
 
-def greedy_decode(
+def _step_fn(model: CaptioningModel):
+    """The model's one-step function for `zoo.tasks.decoding`: ``(tokens int32[N],
+    (features, pooled, *rnn_states)) -> (logits [N, V], same nest)``; the image
+    features ride along in the state so beam search tiles and reorders them."""
+
+    def step(tokens, states):
+        features, pooled, *rnn_states = states
+        logits, _, new = model.decode_steps(tokens[:, None], features, pooled, rnn_states)
+        return logits[:, 0], (features, pooled, *new)
+
+    return step
+
+
+def _decode(model: CaptioningModel, images: tf.Tensor, beam_size: int, max_length: int):
+    features, pooled, states = model.encode(images)
+    start = tf.fill([tf.shape(images)[0]], cdata.START_ID)
+    nest = (features, pooled, *states)
+    if beam_size == 1:
+        return decoding.greedy_search(
+            _step_fn(model), start, nest, max_length=max_length, end_token=cdata.END_ID
+        )
+    return decoding.beam_search(
+        _step_fn(model),
+        start,
+        nest,
+        beam_size=beam_size,
+        max_length=max_length,
+        end_token=cdata.END_ID,
+    )
+
+
+def greedy_search(
     model: CaptioningModel, images: tf.Tensor, max_length: int = 16
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Greedy decoding.
+    """Greedy decoding with `zoo.tasks.decoding.greedy_search` (stops early when every
+    caption has ended).
 
     Args:
         images: float32 ``[B, S, S, 3]`` in [0, 1].
 
     Returns:
-        ids int32 ``[B, max_length]`` (``<end>`` then padding 0 after the caption) and
-        attention float32 ``[B, max_length, G]`` (zeros without attention).
+        ids int32 ``[B, L]`` (``L <= max_length``; ``<end>`` then padding 0) and the summed
+        log-probabilities float32 ``[B]``.
+    """
+    return _decode(model, images, 1, max_length)
+
+
+def beam_search(
+    model: CaptioningModel, images: tf.Tensor, beam_size: int = 3, max_length: int = 16
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Beam search with `zoo.tasks.decoding.beam_search` (ranked by summed
+    log-probability). ``beam_size=1`` is greedy decoding.
+
+    Returns:
+        ids int32 ``[B, L]`` (as `greedy_search`) and scores float32 ``[B]``.
+    """
+    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(
+            f"Received an invalid value for argument 'beam_size', expected a positive "
+            f"integer, got {beam_size!r}."
+        )
+    return _decode(model, images, beam_size, max_length)
+
+
+def greedy_decode(
+    model: CaptioningModel, images: tf.Tensor, max_length: int = 16
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Greedy decoding that also returns the attention maps (a fixed `max_length` loop).
+
+    Returns:
+        ids int32 ``[B, max_length]`` (same tokens as `greedy_search`, padded to
+        `max_length`) and attention float32 ``[B, max_length, G]`` over the G grid cells
+        (zeros without attention).
     """
     features, pooled, states = model.encode(images)
     b = tf.shape(images)[0]
@@ -268,62 +332,6 @@ def greedy_decode(
         done = done | tf.equal(nxt, cdata.END_ID)
         tokens = nxt
     return tf.stack(out_ids, 1), tf.stack(out_attn, 1)
-
-
-def beam_search(
-    model: CaptioningModel,
-    images: tf.Tensor,
-    beam_size: int = 3,
-    max_length: int = 16,
-    length_penalty: float = 0.0,
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Beam search (sum of log-probabilities; divided by ``length**length_penalty``
-    when picking the final hypothesis). ``beam_size=1`` is greedy decoding.
-
-    Returns:
-        ids int32 ``[B, max_length]`` (as `greedy_decode`) and scores float32 ``[B]``.
-    """
-    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(
-            f"Received an invalid value for argument 'beam_size', expected a positive "
-            f"integer, got {beam_size!r}."
-        )
-    k = beam_size
-    features, pooled, states = model.encode(images)
-    b = tf.shape(images)[0]
-    vocab = model.vocab_size
-
-    def tile(x):  # [B, ...] -> [B*K, ...]
-        return tf.repeat(x, k, axis=0)
-
-    features, pooled, states = tile(features), tile(pooled), [tile(s) for s in states]
-    tokens = tf.fill([b * k], cdata.START_ID)
-    neg_inf = tf.constant(-1e9, tf.float32)
-    scores = tf.concat([tf.zeros([b, 1]), tf.fill([b, k - 1], neg_inf)], axis=1)  # [B, K]
-    finished = tf.zeros([b, k], tf.bool)
-    lengths = tf.zeros([b, k], tf.float32)
-    seqs = tf.zeros([b, k, 0], tf.int32)
-    end_row = tf.where(tf.range(vocab) == cdata.END_ID, 0.0, neg_inf)  # [V]
-    for _ in range(max_length):
-        logits, _, states = model.decode_steps(tokens[:, None], features, pooled, states)
-        logp = tf.nn.log_softmax(tf.cast(logits[:, 0], tf.float32), axis=-1)
-        logp = tf.reshape(logp, [b, k, vocab])
-        logp = tf.where(finished[..., None], end_row[None, None, :], logp)
-        cand = tf.reshape(scores[..., None] + logp, [b, k * vocab])
-        scores, idx = tf.math.top_k(cand, k=k)
-        beam = idx // vocab
-        tok = tf.cast(idx % vocab, tf.int32)
-        flat = tf.reshape(beam + tf.range(b)[:, None] * k, [-1])
-        states = [tf.gather(s, flat) for s in states]
-        was_finished = tf.gather(finished, beam, batch_dims=1)
-        tok = tf.where(was_finished, tf.zeros_like(tok), tok)
-        seqs = tf.concat([tf.gather(seqs, beam, batch_dims=1), tok[..., None]], axis=2)
-        lengths = tf.gather(lengths, beam, batch_dims=1) + tf.cast(~was_finished, tf.float32)
-        finished = was_finished | tf.equal(tok, cdata.END_ID)
-        tokens = tf.reshape(tf.where(finished, tf.fill(tf.shape(tok), cdata.END_ID), tok), [-1])
-    final = scores / tf.pow(tf.maximum(lengths, 1.0), length_penalty) if length_penalty else scores
-    best = tf.argmax(final, axis=1, output_type=tf.int32)
-    return tf.gather(seqs, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)
 
 
 def ids_to_strings(ids: tf.Tensor, vocabulary: list[str]) -> tf.Tensor:
@@ -504,9 +512,7 @@ class CaptioningTask(Task):
         if key not in cache:
 
             def run(images):
-                if beam_size == 1:
-                    return greedy_decode(model, images, max_length)[0]
-                return beam_search(model, images, beam_size, max_length)[0]
+                return _decode(model, images, beam_size, max_length)[0]
 
             cache[key] = tf.function(run, reduce_retracing=True)
         return cache[key]
@@ -659,7 +665,7 @@ class CaptioningTask(Task):
 
         @tf.function(input_signature=spec)
         def serving_default(images):
-            ids, _ = greedy_decode(model, images_of(images), max_length)
+            ids, _ = greedy_search(model, images_of(images), max_length)
             return {"captions": ids_to_strings(ids, vocabulary)}
 
         @tf.function(input_signature=spec)
@@ -680,6 +686,7 @@ __all__ = [
     "beam_search",
     "caption_metrics",
     "greedy_decode",
+    "greedy_search",
     "ids_to_strings",
     "nearest_neighbour_captions",
 ]
