@@ -686,37 +686,58 @@ def sample_images(data_cfg: dict | None = None, n: int = 3, split: str = "test")
 # info and bench
 
 
-def info(name: str = "zoo_emoji_captions") -> dict[str, Any]:
-    """Sizes per split and source, distinct emoji, caption-length histogram, vocabulary.
+#: Names accepted by `info` (``python -m zoo data info NAME``) -> TFDS builder.
+DATASET_ALIASES = {
+    "emoji": "zoo_emoji_captions",
+    "captioning": "zoo_emoji_captions",
+    "zoo_emoji_captions": "zoo_emoji_captions",
+    "flickr8k": "zoo_flickr8k",
+    "zoo_flickr8k": "zoo_flickr8k",
+}
 
-    For ``python -m zoo data info zoo_emoji_captions``.
-    """
-    if name != "zoo_emoji_captions":
+
+def fetch_all() -> dict[str, str]:
+    """Fetch and unpack the two pinned .deb files (for ``python -m zoo data fetch``)."""
+    return {a.filename: str(unpack_deb(a)) for a in (NOTO_DEB, GEMOJIONE_DEB)}
+
+
+def info(name: str = "zoo_emoji_captions") -> dict[str, Any]:
+    """Sizes per split (images, distinct emoji or photos, per source), caption-length
+    histogram and train vocabulary size. For ``python -m zoo data info emoji``
+    (``flickr8k`` needs its hashes, see `zoo.data.flickr8k`)."""
+    if name not in DATASET_ALIASES:
         raise ValueError(
-            f"Received an invalid value for argument 'name', expected "
-            f"'zoo_emoji_captions', got {name!r}."
+            f"Received an invalid value for argument 'name', expected one of "
+            f"{sorted(DATASET_ALIASES)}, got {name!r}."
         )
-    out: dict[str, Any] = {
-        "name": name,
-        "splits": {},
-        "split_by": "emoji",
-        "split_fractions": SPLIT_FRACTIONS,
-        "artifacts": {
-            a.filename: {"sha256": a.sha256, "license": a.license}
-            for a in (NOTO_DEB, GEMOJIONE_DEB)
-        },
-    }
+    dataset = DATASET_ALIASES[name]
+    out: dict[str, Any] = {"name": dataset, "splits": {}}
+    if dataset == "zoo_emoji_captions":
+        out.update(
+            split_by="emoji",
+            split_fractions=SPLIT_FRACTIONS,
+            artifacts={
+                a.filename: {"sha256": a.sha256, "license": a.license}
+                for a in (NOTO_DEB, GEMOJIONE_DEB)
+            },
+        )
     for split in SPLITS:
-        raw = load_raw(split).map(lambda ex: (ex["caption"], ex["emoji"], ex["source"]))
+        raw = load_raw(split, dataset=dataset)
+        raw = raw.map(lambda ex: (ex["caption"], ex["emoji"], ex["source"]))
         rows = [(c.decode(), e.decode(), SOURCES[int(s)]) for c, e, s in raw.as_numpy_iterator()]
-        lengths = Counter(len(tokenize(c)) for c, _, _ in rows) if rows else Counter()
+        lengths = Counter()
+        if rows:
+            tokens = tf.strings.split(standardize(tf.constant([c for c, _, _ in rows])))
+            lengths = Counter(tokens.row_lengths().numpy().tolist())
+        key = "emoji" if dataset == "zoo_emoji_captions" else "images"
         out["splits"][split] = {
-            "images": len(rows),
-            "emoji": len({e for _, e, _ in rows}),
-            "per_source": dict(Counter(s for _, _, s in rows)),
+            "examples": len(rows),
+            key: len({e for _, e, _ in rows}),
             "caption_length_histogram": dict(sorted(lengths.items())),
         }
-    out["vocabulary_size_train"] = len(fit_vocabulary(train_captions()))
+        if dataset == "zoo_emoji_captions":
+            out["splits"][split]["per_source"] = dict(Counter(s for _, _, s in rows))
+    out["vocabulary_size_train"] = len(fit_vocabulary(train_captions(dataset)))
     return out
 
 
@@ -744,6 +765,8 @@ def bench(
 
 
 __all__ = [
+    "DATASET_ALIASES",
+    "fetch_all",
     "GEMOJIONE_DEB",
     "NOTO_DEB",
     "SPECIAL_TOKENS",
