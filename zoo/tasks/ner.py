@@ -431,7 +431,9 @@ class NERTask(Task):
     def _decoder(self, model):
         fn = getattr(model, "_zoo_ner_decoder", None)
         if fn is None:
-            fn = tf.function(lambda inputs: decode_tags(model, inputs), reduce_retracing=True)
+            fn = tf.function(
+                lambda inputs: decode_tags(model, inputs), reduce_retracing=True, autograph=False
+            )
             object.__setattr__(model, "_zoo_ner_decoder", fn)  # a cache, not a tracked layer
         return fn
 
@@ -498,7 +500,12 @@ class NERTask(Task):
         fn = getattr(model, "_zoo_ner_predict", None)
         if fn is None or fn[0] is not assets:
             tables = _NERTables(assets)
-            fn = (assets, tf.function(lambda t: _serve(model, tables, t), reduce_retracing=True))
+            fn = (
+                assets,
+                tf.function(
+                    lambda t: _serve(model, tables, t), reduce_retracing=True, autograph=False
+                ),
+            )
             object.__setattr__(model, "_zoo_ner_predict", fn)
         out = fn[1](tf.constant(inputs, tf.string))
         results = []
