@@ -311,3 +311,34 @@ def test_exported_savedmodel_in_plain_tensorflow_matches_predict(trained, assets
     assert got["serving_default"] == loaded.predict(inputs)
     assert got["serving_default"] == task.predict(model, assets, inputs)
     assert got["beam_search"] == task.translate(model, assets, inputs, beam_size=3)
+
+
+# -- the published preset --------------------------------------------------------------------
+
+PRESET = "translate_bigru_spa_eng"
+
+
+def _preset_or_skip():
+    from zoo import registry
+
+    if registry.preset_dir(PRESET) is None:
+        pytest.skip(f"{PRESET} has no published preset")
+    return registry.load(PRESET)
+
+
+def test_published_preset_loads_small_and_writes_cased_english():
+    loaded = _preset_or_skip()
+    assert loaded.metadata["size_bytes"] < 10_000_000
+    out = loaded.predict(["Tengo hambre.", "¿Dónde está Tom?", ""])
+    assert len(out) == 3 and all(isinstance(t, str) for t in out)
+    assert out[0][:1].isupper() and out[0][-1:] in ".!"
+    assert out[1].endswith("?") and "Tom" in out[1]
+
+
+@pytest.mark.slow
+def test_published_preset_reproduces_its_recorded_subset_metrics():
+    loaded = _preset_or_skip()
+    recorded = loaded.metadata["eval_subset"]
+    got = loaded.evaluate(split=recorded["split"], limit=recorded["limit"])
+    for key in ("bleu", "bleu_lowercase", "chrf", "bleu_greedy"):
+        assert got[key] == pytest.approx(recorded["metrics"][key], abs=0.05)
