@@ -48,7 +48,7 @@ class ToyTask(Task):
         def ds(split, shuffle):
             x, y = make_arrays(data_cfg, 0, split)
             d = tf.data.Dataset.from_tensor_slices((x, y))
-            if shuffle:
+            if shuffle and data_cfg.get("shuffle", True):
                 d = d.shuffle(len(x), seed=seed)
             return d.batch(batch_size)
 

@@ -194,6 +194,70 @@ class _StopOnNonFinite(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _BestCheckpoint(keras.callbacks.Callback):
+    """Save weights when `monitor` improves; written atomically (temp file + rename), so a
+    crash mid-write leaves the previous best intact."""
+
+    def __init__(self, path: Path, monitor: str, mode: str, best: float | None = None):
+        super().__init__()
+        self.path, self.monitor, self.mode = Path(path), monitor, mode
+        self.best = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        value = float(value)
+        better = self.best is None or (
+            value > self.best if self.mode == "max" else value < self.best
+        )
+        if better:
+            self.best = value
+            tmp = self.path.with_name(f".{os.getpid()}.tmp.weights.h5")
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.path)
+
+
+class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that continues counting from a resumed run's history."""
+
+    def __init__(self, *args, resume_best=None, resume_wait=0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._resume_best, self._resume_wait = resume_best, resume_wait
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._resume_best is not None:
+            self.best, self.wait = self._resume_best, self._resume_wait
+
+
+def _resume_state(run_dir: Path, monitor: str, mode: str) -> tuple[int, float | None, int]:
+    """(epochs already done, best monitored value so far, epochs since that best) of a run
+    that BackupAndRestore will resume; (0, None, 0) for a fresh run."""
+    import csv
+
+    meta = run_dir / "backup" / "training_metadata.json"
+    if not meta.is_file():
+        return 0, None, 0
+    done = int(json.loads(meta.read_text())["epoch"])
+    values: dict[int, float] = {}
+    history = run_dir / "history.csv"
+    if history.is_file():
+        with open(history, newline="") as f:
+            for row in csv.DictReader(f):
+                try:
+                    epoch, value = int(row["epoch"]), float(row[monitor])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if epoch < done:
+                    values[epoch] = value  # a later row for the same epoch wins
+    if not values:
+        return done, None, 0
+    pick = max if mode == "max" else min
+    best_epoch = pick(values, key=values.get)
+    return done, values[best_epoch], done - 1 - best_epoch
+
+
 def _command_line() -> str:
     argv = sys.argv[:]
     if argv and argv[0].endswith(("__main__.py", "zoo")):
@@ -275,26 +339,41 @@ def train_from_config(
 
     best_path = run_dir / "best.weights.h5"
     stop = _StopOnNonFinite()
+    # Resuming a killed run: BackupAndRestore restores weights, optimizer and epoch; here we
+    # restore what it does not (best value so far, early-stopping patience) and the position
+    # in the data: training reads ONE repeated pipeline (epoch k = the k-th reshuffle), and a
+    # resumed run skips the batches of the epochs already done, so a resumed deterministic
+    # run sees exactly the batches of an uninterrupted one.
+    done, best_so_far, wait = _resume_state(run_dir, task.monitor, task.monitor_mode)
+    steps = int(data.train.cardinality())
+    if steps < 0:  # unknown (e.g. length bucketing): one pass, which also fills any cache
+        steps = sum(1 for _ in data.train)
+    train_ds = data.train.repeat()
+    if done:
+        train_ds = train_ds.skip(done * steps)
     callbacks = [
         *task.callbacks(model, data, cfg),
         stop,
-        keras.callbacks.ModelCheckpoint(
-            best_path,
+        _BestCheckpoint(best_path, task.monitor, task.monitor_mode, best=best_so_far),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
+        _ResumableEarlyStopping(
             monitor=task.monitor,
             mode=task.monitor_mode,
-            save_best_only=True,
-            save_weights_only=True,
+            patience=cfg["patience"],
+            resume_best=best_so_far,
+            resume_wait=wait,
         ),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.EarlyStopping(
-            monitor=task.monitor, mode=task.monitor_mode, patience=cfg["patience"]
-        ),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), profile_batch=0),
         *_schedule_callbacks(cfg),
     ]
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        from zoo._keras_compat import patch_for_multiworker
+
+        patch_for_multiworker(model, strategy, data.train)
     history = model.fit(
-        data.train,
+        train_ds,
+        steps_per_epoch=steps,
         validation_data=data.validation,
         epochs=cfg["epochs"],
         callbacks=callbacks,
@@ -335,7 +414,7 @@ def train_from_config(
             "primary_metric": task.primary_metric,
             "eval_subset": {"split": "test", "limit": subset_limit, "metrics": subset},
             "training_time_s": round(train_time, 1),
-            "epochs_run": len(hist.get("loss", [])),
+            "epochs_run": done + len(hist.get("loss", [])),
             "best_epoch": best_epoch,
             "seed": cfg["seed"],
             "strategy": type(strategy).__name__,
