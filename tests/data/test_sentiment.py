@@ -456,3 +456,31 @@ def test_soft_labels_need_a_rated_dataset(sentiment_rt_polarity, monkeypatch, tm
     )
     with pytest.raises(ValueError, match="soft_labels"):
         sentiment.read_split("mr_polarity", "train", data_dir=tmp_path / "tfds", soft_labels=1.0)
+
+
+def test_glove_vocabulary_appends_unseen_glove_words_after_the_train_words(sentiment_mr_data):
+    from zoo.data.glove import load_glove
+
+    train_vocab = sentiment_mr_data["assets"]["vocabulary"]
+    extended = sentiment.extend_vocabulary(train_vocab, 5000)
+    words, _ = load_glove()
+    assert extended[: len(train_vocab)] == train_vocab  # train ids unchanged
+    added = extended[len(train_vocab) :]
+    assert added and not set(added) & set(train_vocab)
+    assert set(added) <= set(words[:5000])
+    expected = [
+        w for w in words[:5000] if w not in set(train_vocab) and w.replace("'", "").isalnum()
+    ]
+    assert added == expected
+    assert sentiment.extend_vocabulary(train_vocab, 0) == train_vocab
+
+
+def test_load_data_records_the_train_vocabulary_size():
+    d = sentiment.load_data({"dataset": "mr", "glove_vocabulary": 3000}, batch_size=8, smoke=True)
+    vocab, prep = d["assets"]["vocabulary"], d["assets"]["preprocessing"]
+    fitted = sentiment.fit_vocabulary(
+        sentiment.read_split("mr", "train").take(320).map(lambda t, y: t)
+    )
+    assert prep["train_vocabulary_size"] == len(fitted)
+    assert vocab[: len(fitted)] == fitted
+    assert len(vocab) > len(fitted)

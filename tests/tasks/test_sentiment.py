@@ -304,3 +304,24 @@ def test_weights_round_trip_after_export_setup(
     fresh.load_weights(path)
     ids, _ = next(iter(sentiment_smoke.test))
     np.testing.assert_allclose(fresh(ids).numpy(), sentiment_model(ids).numpy(), atol=1e-6)
+
+
+def test_scaled_embedding_offsets_only_train_rows_and_can_store_float16(sentiment_task):
+    data_ = data.load_data({"dataset": "mr", "glove_vocabulary": 2000}, batch_size=16, smoke=True)
+    assets = data_["assets"]
+    k = assets["preprocessing"]["train_vocabulary_size"]
+    model = _build(
+        sentiment_task, assets, "gru", False, embedding="scaled", embedding_base_dtype="float16"
+    )
+    emb = model.get_layer("embedding")
+    assert emb.base.dtype == "float16" and tuple(emb.delta.shape) == (k, 50)
+    emb.delta.assign(np.ones((k, 50), np.float32))
+    ids = np.array([[2, k - 1, k, len(assets["vocabulary"]) - 1]], np.int32)
+    out = emb(ids).numpy()[0]
+    base = np.asarray(emb.base, np.float32)[ids[0]]
+    np.testing.assert_allclose(out[:2], base[:2] + emb.scale, atol=1e-6)
+    np.testing.assert_allclose(out[2:], base[2:], atol=1e-6)
+    # A word known only from GloVe gets its GloVe vector, not [UNK]'s.
+    from zoo.data.glove import embedding_matrix
+
+    np.testing.assert_allclose(base[3], embedding_matrix([assets["vocabulary"][-1]])[0], atol=1e-2)

@@ -73,6 +73,7 @@ __all__ = [
     "ZooSentimentSnippets",
     "bench",
     "fetch_all",
+    "extend_vocabulary",
     "fit_vocabulary",
     "info",
     "load_data",
@@ -579,6 +580,34 @@ def fit_vocabulary(
     return [str(w) for w in layer.get_vocabulary()]
 
 
+def extend_vocabulary(vocabulary: Sequence[str], glove_words: int) -> list[str]:
+    """Append the words among GloVe's `glove_words` most frequent that `vocabulary` lacks.
+
+    The train-fitted entries keep their ids (they come first); the appended words are
+    an external lexicon (GloVe's own frequency order), not anything read from the
+    validation or test text. At inference, a word never seen in training but known to
+    GloVe then maps to its GloVe vector instead of ``[UNK]``.
+
+    Args:
+        vocabulary: from `fit_vocabulary`.
+        glove_words: how many of GloVe's top words to consider (0: no change).
+
+    Returns:
+        ``list(vocabulary) + [new words in GloVe order]``.
+    """
+    vocab = list(vocabulary)
+    if not glove_words:
+        return vocab
+    from zoo.data.glove import load_glove
+
+    words, _ = load_glove()
+    known = set(vocab)
+    # Only words our tokenizer can produce (letters/digits/apostrophes; no "e.g.").
+    return vocab + [
+        w for w in words[:glove_words] if w not in known and w.replace("'", "").isalnum()
+    ]
+
+
 def make_dataset(
     ds: tf.data.Dataset,
     vocabulary: Sequence[str],
@@ -643,7 +672,15 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-DATA_KEYS = {"dataset", "max_tokens", "max_length", "bucketing", "data_dir", "soft_labels"}
+DATA_KEYS = {
+    "dataset",
+    "max_tokens",
+    "max_length",
+    "bucketing",
+    "data_dir",
+    "soft_labels",
+    "glove_vocabulary",
+}
 
 
 def check_data_cfg(data_cfg: dict | None) -> dict:
@@ -661,6 +698,13 @@ def check_data_cfg(data_cfg: dict | None) -> dict:
     cfg.setdefault("bucketing", False)
     cfg.setdefault("data_dir", None)
     cfg.setdefault("soft_labels", None)
+    cfg.setdefault("glove_vocabulary", 0)
+    g = cfg["glove_vocabulary"]
+    if isinstance(g, bool) or not isinstance(g, int) or g < 0:
+        raise ValueError(
+            "Received an invalid value for data.glove_vocabulary, expected an int >= 0 (how "
+            f"many of GloVe's most frequent words to add to the vocabulary), got {g!r}."
+        )
     _builder_name(cfg["dataset"])
     return cfg
 
@@ -689,7 +733,9 @@ def load_data(
     Returns:
         ``{"train", "validation", "test"}`` datasets as in `make_dataset` (train
         shuffled), ``"assets"``: ``{"vocabulary": [...], "labels": ["negative",
-        "positive"], "preprocessing": {"max_length": int, "standardize": "zoo_v1"}}``
+        "positive"], "preprocessing": {"max_length": int, "standardize": "zoo_v1",
+        "train_vocabulary_size": int}}`` (vocabulary fit on the train split only, then
+        optionally extended with GloVe words, see `extend_vocabulary`)
         (vocabulary fit on the train split only), and ``"info"``: dataset name, TFDS
         builder and version, split sizes.
     """
@@ -702,6 +748,8 @@ def load_data(
     if smoke:
         raw = {s: ds.take(SMOKE_SIZES[s]) for s, ds in raw.items()}
     vocab = fit_vocabulary(raw["train"].map(lambda t, y: t), max_tokens=cfg["max_tokens"])
+    train_vocabulary_size = len(vocab)
+    vocab = extend_vocabulary(vocab, cfg["glove_vocabulary"])
     out: dict[str, Any] = {
         s: make_dataset(
             raw[s],
@@ -718,7 +766,11 @@ def load_data(
     out["assets"] = {
         "vocabulary": vocab,
         "labels": list(LABELS),
-        "preprocessing": {"max_length": cfg["max_length"], "standardize": "zoo_v1"},
+        "preprocessing": {
+            "max_length": cfg["max_length"],
+            "standardize": "zoo_v1",
+            "train_vocabulary_size": train_vocabulary_size,
+        },
     }
     builder = tfds.builder(
         _builder_name(cfg["dataset"]), data_dir=str(cfg["data_dir"] or tfds_data_dir())

@@ -22,6 +22,8 @@ Architecture (`build_model`)::
   fine-tuning), or ``"scaled"``: ``E = E_glove + embedding_lr_scale * D`` with ``E_glove``
   frozen and ``D`` trainable (starts at 0); under Adam this fine-tunes the embedding
   with a learning rate ``embedding_lr_scale`` times the model's.
+  ``embedding_base_dtype`` (``"float32"``/``"float16"``) is the storage of the frozen
+  base in ``"scaled"`` mode; only the train-vocabulary rows get an offset ``D``.
 * ``embedding_init``: ``"glove"`` or ``"random"``.
 
 The task reads ``train.label_smoothing`` in `compile_model`. Metrics: `evaluate` reports
@@ -66,6 +68,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "embedding_lr_scale": 0.1,
     "embedding_init": "glove",
     "embedding_dim": 50,
+    "embedding_base_dtype": "float32",
 }
 POOLINGS = ("final", "max", "mean", "max_mean")
 EMBEDDING_MODES = ("frozen", "full", "scaled")
@@ -119,21 +122,46 @@ class MaskedPooling(keras.layers.Layer):
 class ScaledFineTuneEmbedding(keras.layers.Layer):
     """``E = E0 + scale * D``: frozen base vectors ``E0`` plus a trainable offset ``D``
     (initialised to zeros), i.e. fine-tuning at ``scale`` times the optimizer's step
-    size under Adam. Call: int ids ``[batch, time]`` -> float32 ``[batch, time, dim]``."""
+    size under Adam.
 
-    def __init__(self, input_dim: int, output_dim: int, scale: float = 0.1, **kwargs):
+    Only the first `trainable_rows` ids (the train vocabulary) have an offset; later
+    rows (words added from GloVe, never seen in training) keep their base vector. The
+    base is stored in `base_dtype` (float16 halves the preset; GloVe's values have 3-5
+    significant digits).
+
+    Call: int ids ``[batch, time]`` -> float32 ``[batch, time, output_dim]``.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        scale: float = 0.1,
+        trainable_rows: int | None = None,
+        base_dtype: str = "float32",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.input_dim, self.output_dim, self.scale = int(input_dim), int(output_dim), float(scale)
+        rows = self.input_dim if trainable_rows is None else int(trainable_rows)
+        if not 1 <= rows <= self.input_dim:
+            raise ValueError(
+                "Received an invalid value for argument 'trainable_rows', expected an int in "
+                f"[1, input_dim={self.input_dim}], got {trainable_rows!r}."
+            )
+        self.trainable_rows = rows
+        self.base_dtype = str(base_dtype)
 
     def build(self, input_shape=None):
         self.base = self.add_weight(
             name="base",
             shape=(self.input_dim, self.output_dim),
-            initializer="uniform",
+            initializer="zeros",
             trainable=False,
+            dtype=self.base_dtype,
         )
         self.delta = self.add_weight(
-            name="delta", shape=(self.input_dim, self.output_dim), initializer="zeros"
+            name="delta", shape=(self.trainable_rows, self.output_dim), initializer="zeros"
         )
 
     @property
@@ -143,7 +171,11 @@ class ScaledFineTuneEmbedding(keras.layers.Layer):
 
     def call(self, ids):
         ids = ops.cast(ids, "int32")
-        return ops.take(self.base, ids, axis=0) + self.scale * ops.take(self.delta, ids, axis=0)
+        base = ops.cast(ops.take(self.base, ids, axis=0), "float32")
+        in_rows = ops.less(ids, self.trainable_rows)
+        delta = ops.take(self.delta, ops.where(in_rows, ids, 0), axis=0)
+        delta = delta * ops.expand_dims(ops.cast(in_rows, delta.dtype), -1)
+        return base + self.scale * delta
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.output_dim)
@@ -154,6 +186,8 @@ class ScaledFineTuneEmbedding(keras.layers.Layer):
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "scale": self.scale,
+            "trainable_rows": self.trainable_rows,
+            "base_dtype": self.base_dtype,
         }
 
 
@@ -169,6 +203,11 @@ def _check_model_cfg(model_cfg: dict) -> dict:
         raise ValueError(
             f"Received an invalid value for model.embedding, expected one of "
             f"{list(EMBEDDING_MODES)}, got {cfg['embedding']!r}."
+        )
+    if cfg["embedding_base_dtype"] not in ("float32", "float16"):
+        raise ValueError(
+            "Received an invalid value for model.embedding_base_dtype, expected 'float32' or "
+            f"'float16', got {cfg['embedding_base_dtype']!r}."
         )
     if cfg["embedding_init"] not in ("glove", "random"):
         raise ValueError(
@@ -289,8 +328,14 @@ class SentimentTask(Task):
         mask = ops.not_equal(ids, 0)
         dim = cfg["embedding_dim"]
         if cfg["embedding"] == "scaled":
+            prep = assets.get("preprocessing") or {}
             embedding = ScaledFineTuneEmbedding(
-                len(vocab), dim, scale=cfg["embedding_lr_scale"], name="embedding"
+                len(vocab),
+                dim,
+                scale=cfg["embedding_lr_scale"],
+                trainable_rows=int(prep.get("train_vocabulary_size", len(vocab))),
+                base_dtype=cfg["embedding_base_dtype"],
+                name="embedding",
             )
         else:
             embedding = keras.layers.Embedding(
@@ -329,7 +374,8 @@ class SentimentTask(Task):
         if for_training and cfg["embedding_init"] == "glove":
             from zoo.data.glove import embedding_matrix
 
-            embedding.embeddings.assign(embedding_matrix(vocab, seed=0))
+            matrix = embedding_matrix(vocab, seed=0)
+            embedding.embeddings.assign(matrix.astype(embedding.embeddings.dtype))
         return model
 
     def compile_model(
