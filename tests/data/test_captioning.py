@@ -315,3 +315,18 @@ def test_flickr8k_without_pinned_hashes_says_what_to_set(monkeypatch):
         f8.flickr8k_artifacts()
     with pytest.raises(ValueError, match="64 hex digits"):
         f8.flickr8k_artifacts("abc", "0" * 64)
+
+
+def test_flickr8k_rows_feed_the_captioning_pipeline_five_per_image(tmp_path, monkeypatch):
+    src, ids = _flickr_fixture(tmp_path)
+    dataset_art, text_art = _artifacts(src)
+    monkeypatch.setenv("ZOO_MIRROR", str(src))
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZOO_FLICKR8K_DATASET_SHA256", dataset_art.sha256)
+    monkeypatch.setenv("ZOO_FLICKR8K_TEXT_SHA256", text_art.sha256)
+    raw = cd.load_raw("train", dataset="zoo_flickr8k", data_dir_=tmp_path / "tfds")
+    rows = [(ex["emoji"].decode(), ex["caption"].decode()) for ex in raw.as_numpy_iterator()]
+    assert Counter(i for i, _ in rows) == {i: 5 for i in ids[:6]}
+    vocab = cd.fit_vocabulary(c for _, c in rows)
+    (img, cin), cout, _ = next(iter(cd.make_pipeline(raw, vocab, batch_size=30, image_size=16)))
+    assert img.shape == (30, 16, 16, 3) and cin.shape[0] == cout.shape[0] == 30
