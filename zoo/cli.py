@@ -7,6 +7,7 @@ diverged...), 2 bad usage (unknown command, option or model name, invalid config
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -108,18 +109,20 @@ def cmd_train(args) -> int:
     seeds = args.seeds or [args.seed]
     results = []
     for seed in seeds:
-        res = train_from_config(
-            args.config,
-            strategy=args.strategy,
-            publish=args.publish and seed == seeds[0],
-            seed=seed,
-            epochs=args.epochs,
-            smoke=args.smoke,
-            deterministic=args.deterministic,
-            run_dir=args.run_dir,
-            preset_dir=args.preset_dir,
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+        # Progress goes to stderr so that stdout holds only the result (--json for scripts).
+        with contextlib.redirect_stdout(sys.stderr):
+            res = train_from_config(
+                args.config,
+                strategy=args.strategy,
+                publish=args.publish and seed == seeds[0],
+                seed=seed,
+                epochs=args.epochs,
+                smoke=args.smoke,
+                deterministic=args.deterministic,
+                run_dir=args.run_dir,
+                preset_dir=args.preset_dir,
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
         results.append(
             {
                 "seed": seed,
