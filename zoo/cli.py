@@ -152,12 +152,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from zoo import bench
+    import importlib
 
-    fn = {"layers": "bench_layers", "data": "bench_data", "serve": "bench_serve"}[args.what]
-    if not hasattr(bench, fn):
-        raise RuntimeError(f"`zoo bench {args.what}` is not available in this version.")
-    result = getattr(bench, fn)()
+    module, fn = {
+        "layers": ("zoo.bench", "bench_layers"),
+        "data": ("zoo.bench_serve", "bench_data"),
+        "serve": ("zoo.bench_serve", "bench_serve"),
+    }[args.what]
+    result = getattr(importlib.import_module(module), fn)()
     if args.json:
         _print(args, result)
     return EXIT_OK
