@@ -11,13 +11,18 @@ result loads with plain ``tf.saved_model.load`` in a process that never imports
   renamed into place at the end; an existing target is kept unless `overwrite`;
 * portably: the graph is checked to contain no cuDNN-only ops (``CudnnRNN*``),
   which would fail on CPU-only servers (our layers never emit them);
-* TFLite: ``format="tflite"`` converts ``serving_default`` with TF select ops
-  (string processing), written as ``<directory>/model.tflite``.
+* TFLite: ``format="tflite"`` writes ``<directory>/model.tflite``, the numeric model
+  (token ids in, scores out) with TFLite builtin ops only, beside ``assets/`` (the
+  vocabularies and label/tag names to tokenize and decode on device). Raw-string
+  preprocessing would need TF "select" ops, which the stock TFLite/LiteRT interpreters
+  do not run, so it stays in the SavedModel.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import types
 from pathlib import Path
 
 import tensorflow as tf
@@ -87,6 +92,41 @@ def serving_module(zoo_model) -> tuple[tf.Module, dict]:
     return module, signatures
 
 
+def core_function(keras_model):
+    """The Keras model as a concrete function on its own (numeric) inputs."""
+    inputs = getattr(keras_model, "inputs", None)
+    if not inputs:
+        raise ExportError(
+            f"TFLite export needs a functional Keras model with declared inputs; "
+            f"{type(keras_model).__name__} has none. Use format='saved_model'."
+        )
+    specs = [tf.TensorSpec(x.shape, x.dtype, name=x.name.split(":")[0]) for x in inputs]
+
+    @tf.function(input_signature=specs, autograph=False)
+    def core(*xs):
+        out = keras_model(list(xs) if len(xs) > 1 else xs[0], training=False)
+        return out if isinstance(out, dict) else {"output": out}
+
+    return core.get_concrete_function()
+
+
+def _write_tflite(zoo_model, directory: Path) -> None:
+    """TFLite of the numeric model (ids in, scores out) with TFLite builtin ops only, plus the
+    assets (vocabularies, label/tag names) an on-device app needs to tokenize and decode.
+    String preprocessing stays in the SavedModel: TFLite's builtins have no string ops."""
+    import json
+
+    concrete = core_function(zoo_model.model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], zoo_model.model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.experimental_enable_resource_variables = False
+    (directory / "model.tflite").write_bytes(converter.convert())
+    (directory / "assets").mkdir()
+    for key, value in zoo_model.assets.items():
+        (directory / "assets" / f"{key}.json").write_text(json.dumps(value, ensure_ascii=False))
+    (directory / "config.json").write_text(json.dumps(zoo_model.config, indent=2))
+
+
 def export(
     model,
     directory: str | os.PathLike,
@@ -121,18 +161,22 @@ def export(
             "(or --overwrite on the command line) to replace it."
         )
     zoo_model = _resolve(model)
-    module, signatures = serving_module(zoo_model)
+    if format == "saved_model":
+        module, signatures = serving_module(zoo_model)  # traced before anything is written
     with atomic_dir(directory, overwrite=overwrite) as tmp:
         if format == "saved_model":
             tf.saved_model.save(module, str(tmp), signatures=signatures)
         else:
-            converter = tf.lite.TFLiteConverter.from_concrete_functions(
-                [signatures["serving_default"]], module
-            )
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.TFLITE_BUILTINS,
-                tf.lite.OpsSet.SELECT_TF_OPS,
-            ]
-            converter._experimental_lower_tensor_list_ops = False  # keep TensorList ops for loops
-            (tmp / "model.tflite").write_bytes(converter.convert())
+            _write_tflite(zoo_model, tmp)
     return directory
+
+
+class _CallableModule(types.ModuleType):
+    """`zoo.export` is both this module and the function: importing the submodule sets
+    the attribute ``zoo.export`` to the module, so the module forwards calls to `export`."""
+
+    def __call__(self, *args, **kwargs):
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
