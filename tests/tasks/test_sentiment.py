@@ -325,3 +325,13 @@ def test_scaled_embedding_offsets_only_train_rows_and_can_store_float16(sentimen
     from zoo.data.glove import embedding_matrix
 
     np.testing.assert_allclose(base[3], embedding_matrix([assets["vocabulary"][-1]])[0], atol=1e-2)
+
+
+def test_training_accuracy_thresholds_soft_targets(sentiment_task, sentiment_smoke):
+    model = _build(sentiment_task, sentiment_smoke.assets, "gru", False)
+    sentiment_task.compile_model(model, keras.optimizers.Adam(1e-3), {})
+    ids, y = next(iter(sentiment_smoke.test))
+    p = model(ids).numpy().reshape(-1)
+    soft = tf.where(y > 0.5, 0.8, 0.2)  # soft targets with the same sign as y
+    _, acc = model.evaluate(ids, soft, verbose=0)
+    assert acc == pytest.approx(np.mean((p >= 0.5) == (y.numpy() > 0.5)), abs=1e-6)

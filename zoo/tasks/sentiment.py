@@ -244,6 +244,14 @@ def _check_assets(assets: dict) -> tuple[list[str], list[str], int]:
     return vocab, list(assets["labels"]), max_length
 
 
+def _hard_accuracy(y_true, y_pred):
+    """Per-example 0/1 correctness with both sides thresholded at 0.5, so that soft
+    training targets (``data.soft_labels``) are scored like hard labels."""
+    y_true = ops.reshape(ops.cast(y_true, "float32"), (-1,))
+    y_pred = ops.reshape(ops.cast(y_pred, "float32"), (-1,))
+    return ops.cast(ops.equal(y_true >= 0.5, y_pred >= 0.5), "float32")
+
+
 class _Serving(tf.Module):
     """Raw strings -> label names and probabilities, all in TensorFlow ops."""
 
@@ -387,7 +395,7 @@ class SentimentTask(Task):
             loss=keras.losses.BinaryCrossentropy(
                 label_smoothing=float(train_cfg.get("label_smoothing") or 0.0)
             ),
-            metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+            metrics=[keras.metrics.MeanMetricWrapper(_hard_accuracy, name="accuracy")],
         )
 
     # -- evaluation and inference ----------------------------------------------------
