@@ -1,0 +1,180 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Inside LSTM and GRU: the gates
+#
+# **LSTM** (`zoo.layers.LSTMCell`): from $z = x_t W + h_{t-1} U + b$ split in four blocks,
+# input gate $i = \sigma(z_i)$, forget gate $f = \sigma(z_f)$, output gate
+# $o = \sigma(z_o)$, candidate $g = \tanh(z_c)$; then $c_t = f \odot c_{t-1} + i \odot g$ and
+# $h_t = o \odot \tanh(c_t)$. The forget gate decides what the memory cell keeps, the input
+# gate what it writes, the output gate what it shows.
+#
+# **GRU** (`zoo.layers.GRUCell`): update gate $z$, reset gate $r$, candidate $\tilde h$;
+# $h_t = z \odot h_{t-1} + (1 - z) \odot \tilde h$. One gate interpolates between keeping
+# the old state and writing a new one.
+#
+# We train a small character-level language model (predict the next character) on real
+# movie-review sentences with each cell, then read the gate activations step by step with
+# the cell's own `project_inputs` / `forward_step` (the same code the layer's loop runs).
+
+# %% tags=["parameters"]
+import os
+
+SMOKE = os.environ.get("ZOO_NOTEBOOK_SMOKE", "1") == "1"  # 0: full mode
+SEED = 0
+# ruff: noqa: E402  (notebook cells import where they are first needed)
+
+# %%
+import sys
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+
+import zoo.data.sentiment
+import zoo.layers
+
+keras.utils.set_random_seed(SEED)
+GPUS = tf.config.list_physical_devices("GPU")
+if GPUS:
+    keras.mixed_precision.set_global_policy("mixed_float16")
+BATCH = 256 if GPUS else 32
+N_SENTENCES, EPOCHS, UNITS, MAX_LEN = (300, 2, 32, 80) if SMOKE else (8000, 10, 128, 120)
+print("GPU:", bool(GPUS), "| smoke mode:", SMOKE)
+
+# %% [markdown]
+# ## Real sentences: the movie-review (MR) training split
+
+# %%
+texts = [
+    t.decode("utf-8")[:MAX_LEN]
+    for t, _ in zoo.data.sentiment.read_split("mr", "train").take(N_SENTENCES).as_numpy_iterator()
+]
+print(len(texts), "sentences, e.g.", texts[:2])
+lookup = keras.layers.StringLookup(vocabulary=sorted(set("".join(texts))))
+V = lookup.vocabulary_size()
+
+
+def encode(batch):
+    """list of str -> int32 (batch, MAX_LEN + 1) character ids, 0 = padding."""
+    chars = tf.strings.unicode_split(tf.constant(batch), "UTF-8")
+    return lookup(chars).to_tensor(shape=(len(batch), MAX_LEN + 1))
+
+
+ids = encode(texts)
+x_ids, y_ids = ids[:, :-1], ids[:, 1:]
+
+
+# %%
+def language_model(cell):
+    """char ids (batch, time) -> next-char logits (batch, time, V)."""
+    inp = keras.Input((None,), dtype="int32")
+    emb = keras.layers.Embedding(V, 16, mask_zero=True)(inp)
+    h = zoo.layers.make_recurrent(cell, UNITS, return_sequences=True, name="rnn")(emb)
+    return keras.Model(inp, keras.layers.Dense(V, dtype="float32")(h))
+
+
+models = {}
+for cell in ("lstm", "gru"):
+    model = language_model(cell)
+    model.compile(
+        keras.optimizers.Adam(0.01),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    hist = model.fit(x_ids, y_ids, batch_size=BATCH, epochs=EPOCHS, verbose=0).history["loss"]
+    models[cell] = model
+    print(f"{cell}: loss per epoch {np.round(hist, 3)}")
+
+# %% [markdown]
+# ## Reading the gates
+#
+# The layer's loop calls `cell.project_inputs` once (all $x_t W + b$) and
+# `cell.forward_step` per step; `forward_step` returns the new state and the gate
+# activations it saves for the backward pass. We run the same two calls ourselves.
+
+
+# %%
+def gate_trace(model, sentence):
+    """Per-step gate activations: dict name -> float32 (T, units), plus the states (T, units)."""
+    layer = model.get_layer("rnn")
+    cell = layer.cell
+    x = model.layers[1](encode([sentence])[:, : len(sentence)])  # embeddings (1, T, 16)
+    projected = cell.project_inputs(x)[0]  # (T, gates * units)
+    constants = cell.step_constants()
+    states = [tf.zeros((1, cell.units)) for _ in cell.state_size]
+    saved, hs = [], []
+    for t in range(len(sentence)):
+        states, (gates,) = cell.forward_step(projected[t : t + 1], states, constants)
+        saved.append(gates[0].numpy())
+        hs.append(states[0][0].numpy())
+    saved = np.array(saved)
+    names = (
+        ["input i", "forget f", "candidate g", "output o"]
+        if cell.gates == 4
+        else ["update z", "reset r", "candidate h~"]
+    )
+    out = {n: saved[:, k * cell.units : (k + 1) * cell.units] for k, n in enumerate(names)}
+    return out, np.array(hs), layer(x)[0].numpy()
+
+
+sentence = texts[0]
+traces = {cell: gate_trace(models[cell], sentence) for cell in models}
+for cell, (gates, _, _) in traces.items():
+    fig, axes = plt.subplots(len(gates), 1, figsize=(12, 1.6 * len(gates)), sharex=True)
+    for ax, (name, values) in zip(axes, gates.items()):
+        lo = -1 if "candidate" in name else 0
+        ax.imshow(values[:, :16].T, aspect="auto", cmap="coolwarm", vmin=lo, vmax=1)
+        ax.set_ylabel(name, rotation=0, ha="right")
+        ax.set_yticks([])
+    axes[-1].set_xticks(range(len(sentence)), list(sentence), fontsize=7)
+    fig.suptitle(f"{cell.upper()} gates (first 16 units) on: {sentence!r}")
+    plt.show()
+
+# %% [markdown]
+# Typical patterns after training: forget/update gates near 1 keep the memory across a
+# word, and swing at spaces and punctuation where a new word starts.
+
+# %%
+for cell, (gates, _, _) in traces.items():
+    spaces = np.array([c == " " for c in sentence])
+    key = "forget f" if cell == "lstm" else "update z"
+    print(
+        f"{cell}: mean {key} at spaces {gates[key][spaces].mean():.3f}, elsewhere {gates[key][~spaces].mean():.3f}"
+    )
+
+# %% [markdown]
+# ## Checks
+
+# %%
+T = len(sentence)
+for cell, (gates, hs, layer_out) in traces.items():
+    for name, values in gates.items():
+        assert values.shape == (T, UNITS), (cell, name, values.shape)
+        lo = -1.0 if "candidate" in name else 0.0
+        assert values.min() >= lo and values.max() <= 1.0, (cell, name)
+    # the step-by-step states equal the layer's own output (same cell, same loop)
+    np.testing.assert_allclose(hs, layer_out, atol=1e-4 if not GPUS else 2e-2)
+lstm_gates, lstm_h, _ = traces["lstm"]
+# the LSTM identity h = o * tanh(c), with c rebuilt from the gates
+c = np.zeros(UNITS)
+for t in range(T):
+    c = lstm_gates["forget f"][t] * c + lstm_gates["input i"][t] * lstm_gates["candidate g"][t]
+np.testing.assert_allclose(
+    lstm_h[-1], lstm_gates["output o"][-1] * np.tanh(c), atol=1e-4 if not GPUS else 2e-2
+)
+print("gate activations have the right shapes and ranges and reproduce the layer's states")
