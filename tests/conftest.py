@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+# importlib import mode (test files share basenames across folders): make the shared
+# test helpers (toy_task.py, run_toy_train.py) importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # The local mirror of URL-only datasets (spa-eng.zip); registry artifacts are fetched
 # with pip/apt and cached in $ZOO_HOME (default ~/.cache/zoo).

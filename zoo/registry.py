@@ -197,7 +197,7 @@ def save_preset(
     validate_config(config)
     with atomic_dir(dest, overwrite=overwrite) as tmp:
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False))
-        model.save_weights(tmp / "model.weights.h5")
+        _save_model_weights(model, tmp / "model.weights.h5")
         (tmp / "assets").mkdir()
         for key, value in assets.items():
             (tmp / "assets" / f"{key}.json").write_text(json.dumps(value, ensure_ascii=False))
@@ -216,6 +216,22 @@ def save_preset(
         }
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2))
     return Path(dest)
+
+
+def _save_model_weights(model, path: Path) -> None:
+    """Write the model's weights without the optimizer state (Keras's `save_weights` on a
+    compiled model also stores Adam's moments, tripling a preset's size). Models that
+    override `save_weights` (e.g. float16 storage) write their own format."""
+    import keras
+    from keras.src.saving import saving_lib  # public API has no objects_to_skip
+
+    if type(model).save_weights is not keras.Model.save_weights:
+        model.save_weights(path)
+        return
+    optimizer = getattr(model, "optimizer", None)
+    saving_lib.save_weights_only(
+        model, str(path), objects_to_skip=[optimizer] if optimizer is not None else None
+    )
 
 
 def verify_preset(directory: str | os.PathLike) -> dict:
