@@ -1,0 +1,142 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 7. Named-entity recognition (many-to-many)
+#
+# Tagging gives one output per input token: a bidirectional recurrent layer reads the
+# sentence both ways, so the tag of "Paris" can use the words before *and* after it.
+# Tags follow IOB2 (`B-PER` begins a person, `I-PER` continues it, `O` is outside).
+# The zoo's NER task (`zoo.tasks.ner`): GloVe words + character CNN + casing features ->
+# bidirectional recurrent layer -> CRF, on CoNLL-2003. We train it with
+# `zoo.train.train_from_config`, report entity F1 per type (seqeval) and render the
+# entities found in sentences as HTML.
+
+# %% tags=["parameters"]
+import os
+
+SMOKE = os.environ.get("ZOO_NOTEBOOK_SMOKE", "1") == "1"  # 0: full mode
+SEED = 0
+# ruff: noqa: E402  (notebook cells import where they are first needed)
+
+# %%
+import html
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import tensorflow as tf
+from IPython.display import HTML, display
+
+import zoo
+from zoo.registry import ZooModel
+from zoo.tasks import get_task
+
+GPUS = tf.config.list_physical_devices("GPU")  # zoo.train switches on mixed precision itself
+NAME = "ner_bilstm_conll2003"
+TYPES = ["PER", "ORG", "LOC", "MISC"]
+print("GPU:", bool(GPUS), "| smoke mode:", SMOKE)
+
+# %% [markdown]
+# ## Train
+
+# %%
+config = zoo.registry.read_config(Path(zoo.registry.CONFIGS_DIR) / f"{NAME}.yaml")
+if SMOKE:
+    config["model"]["units"] = 32  # a small model: smoke mode is about running, not accuracy
+if GPUS:
+    config["train"]["batch_size"] *= 4
+result = zoo.train_from_config(
+    config,
+    smoke=SMOKE,
+    epochs=1 if SMOKE else None,
+    run_dir=tempfile.mkdtemp(),
+    save_preset=False,
+    verbose=0,
+)
+print({k: round(v, 2) for k, v in result.metrics.items()})
+
+
+# %%
+def per_type_plot(metrics, title):
+    plt.figure(figsize=(4, 2.5))
+    plt.bar(TYPES, [metrics[f"f1_{t}"] for t in TYPES])
+    plt.ylabel("entity F1")
+    plt.title(title)
+    plt.show()
+
+
+per_type_plot(result.metrics, "smoke-trained" if SMOKE else NAME)
+
+# %% [markdown]
+# ## Entities highlighted
+
+# %%
+COLORS = {"PER": "#fbb4ae", "ORG": "#b3cde3", "LOC": "#ccebc5", "MISC": "#decbe4"}
+
+
+def highlight(prediction):
+    """One predicted sentence as HTML with coloured entity spans."""
+    tokens = [html.escape(t) for t in prediction["tokens"]]
+    for e in prediction["entities"]:
+        tokens[e["start"]] = (
+            f'<span style="background:{COLORS[e["type"]]};padding:1px">' + tokens[e["start"]]
+        )
+        tokens[e["end"] - 1] += f" <sub>{e['type']}</sub></span>"
+    return "<p>" + " ".join(tokens) + "</p>"
+
+
+task = get_task("ner")
+sentences = task.example_inputs()
+trained = ZooModel(result.model, task, result.config, result.assets)
+smoke_preds = trained.predict(sentences)
+display(HTML("".join(highlight(p) for p in smoke_preds)))
+
+# %% [markdown]
+# ## The pretrained model
+
+# %%
+pretrained_metrics, pretrained_preds = None, None
+if NAME in zoo.list_models(pretrained=True):
+    pretrained = zoo.load(NAME)
+    print(pretrained)
+    pretrained_preds = pretrained.predict(sentences)
+    display(HTML("".join(highlight(p) for p in pretrained_preds)))
+    pretrained_metrics = pretrained.evaluate("test", limit=200 if SMOKE else None)
+    per_type_plot(pretrained_metrics, f"{NAME} (test{', first 200' if SMOKE else ''})")
+else:
+    print(
+        f"skipped: no published preset for {NAME} yet (python -m zoo train configs/{NAME}.yaml --publish)"
+    )
+
+# %% [markdown]
+# ## Checks
+
+# %%
+for key in ["f1", "precision", "recall", *[f"f1_{t}" for t in TYPES]]:
+    assert 0 <= result.metrics[key] <= 100, key
+for p in smoke_preds:
+    assert len(p["tags"]) == len(p["tokens"]) > 0
+    assert all(tag == "O" or tag[2:] in TYPES for tag in p["tags"])
+    for e in p["entities"]:  # spans agree with the tags and the tokens
+        assert e["text"] == " ".join(p["tokens"][e["start"] : e["end"]])
+        assert p["tags"][e["start"]] in (f"B-{e['type']}", f"I-{e['type']}")
+if pretrained_metrics is not None:
+    assert pretrained_metrics["f1"] > 70, pretrained_metrics
+    found = {(e["text"], e["type"]) for p in pretrained_preds for e in p["entities"]}
+    assert ("Munich", "LOC") in found, found
+print("entities and per-type F1 are consistent")
