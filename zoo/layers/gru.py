@@ -9,9 +9,10 @@ from keras import ops
 from zoo.layers.recurrent import (
     RecurrentCell,
     RNNLayerBase,
-    _sum_outer,
     activation_grad,
     check_bool,
+    sum_outer,
+    sum_steps,
 )
 
 
@@ -144,14 +145,14 @@ class GRUCell(RecurrentCell):
         units = self.units
         if self.reset_after:
             (d_inner,) = accumulated
-            grads = {"recurrent_kernel": _sum_outer(h_in, d_inner)}
+            grads = {"recurrent_kernel": sum_outer(h_in, d_inner)}
             if "recurrent_bias" in constants:
-                grads["recurrent_bias"] = tf.reduce_sum(d_inner, axis=[0, 1])
+                grads["recurrent_bias"] = sum_steps(d_inner, constants["recurrent_bias"])
             return grads
         r = saved_seqs[0][..., units : 2 * units]
         return {
-            "recurrent_kernel_zr": _sum_outer(h_in, d_projected[..., : 2 * units]),
-            "recurrent_kernel_h": _sum_outer(r * h_in, d_projected[..., 2 * units :]),
+            "recurrent_kernel_zr": sum_outer(h_in, d_projected[..., : 2 * units]),
+            "recurrent_kernel_h": sum_outer(r * h_in, d_projected[..., 2 * units :]),
         }
 
     def arg_config(self):

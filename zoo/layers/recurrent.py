@@ -213,7 +213,8 @@ class RecurrentCell(keras.layers.Layer):
         projected = ops.matmul(flat, kernel)
         bias = self.input_bias()
         if bias is not None:
-            projected = ops.add(projected, bias)
+            # BiasAdd right after MatMul is fused into one oneDNN kernel by TensorFlow.
+            projected = tf.nn.bias_add(projected, ops.cast(bias, projected.dtype))
         return ops.reshape(projected, (*shape[:-1], self.gates * self.units))
 
     def step_constants(self):
@@ -255,7 +256,7 @@ class RecurrentCell(keras.layers.Layer):
         """Gradients of the step constants from the whole sequence, as large matmuls.
         d_projected: ``(time, batch, gates*units)``; prev_seqs: states before each step."""
         h_in = prev_seqs[0] if mask is None else prev_seqs[0] * mask
-        return {"recurrent_kernel": _sum_outer(h_in, d_projected)}
+        return {"recurrent_kernel": sum_outer(h_in, d_projected)}
 
     def call(self, inputs, states, training=False):
         """One step: inputs ``(batch, input_dim)``, states list of ``(batch, units)``."""
@@ -301,11 +302,24 @@ class RecurrentCell(keras.layers.Layer):
 # the loop
 
 
-def _sum_outer(a, b):
-    """sum over time and batch of a_t^T b_t: ``(T, B, m), (T, B, n) -> (m, n)``."""
-    return tf.matmul(
-        tf.reshape(a, [-1, tf.shape(a)[-1]]), tf.reshape(b, [-1, tf.shape(b)[-1]]), transpose_a=True
-    )
+def sum_outer(a, b):
+    """Sum over time and batch of ``a_t^T b_t``: ``(T, B, m), (T, B, n) -> (m, n)``;
+    with a direction axis ``(T, 2, B, m), (T, 2, B, n) -> (2, m, n)``."""
+    if a.shape.rank == 4:
+        a = tf.transpose(a, [1, 0, 2, 3])
+        b = tf.transpose(b, [1, 0, 2, 3])
+        a = tf.reshape(a, [tf.shape(a)[0], -1, tf.shape(a)[-1]])
+        b = tf.reshape(b, [tf.shape(b)[0], -1, tf.shape(b)[-1]])
+    else:
+        a = tf.reshape(a, [-1, tf.shape(a)[-1]])
+        b = tf.reshape(b, [-1, tf.shape(b)[-1]])
+    return tf.matmul(a, b, transpose_a=True)
+
+
+def sum_steps(x, like):
+    """Sum of ``x`` over time and batch, shaped like the constant ``like``."""
+    axes = [0, 2] if x.shape.rank == 4 else [0, 1]
+    return tf.reshape(tf.reduce_sum(x, axis=axes), tf.shape(like))
 
 
 def _as_list(x):
@@ -456,12 +470,22 @@ class RNNLayerBase(keras.layers.Layer):
 
     # -- the loop ------------------------------------------------------------------------
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        initial_state, input_mask, recurrent_mask = self._prepare(
+            sequences, initial_state, training
+        )
+        projected, mask_tm = self._project(sequences, input_mask, mask)
+        # Training uses the loop that stores what the hand-written back-propagation
+        # through time needs; inference the loop that stores nothing.
+        run = run_with_bptt if training and self.cell.supports_bptt() else run_plain
+        states_seq, final_states = run(self.cell, projected, initial_state, mask_tm, recurrent_mask)
+        return self._finish(sequences, states_seq, final_states, mask_tm)
+
+    def _prepare(self, sequences, initial_state, training):
+        """Checks the input; returns (initial states, input and recurrent dropout masks)."""
         self._check_sequences_shape(sequences.shape)
         dtype = self.compute_dtype
-        sequences = ops.cast(sequences, dtype)
         batch_size = ops.shape(sequences)[0]
         cell = self.cell
-
         initial_state = _as_list(initial_state)
         if initial_state is None:
             if self.stateful:
@@ -474,11 +498,9 @@ class RNNLayerBase(keras.layers.Layer):
                 f"'{self.name}', expected a list of {len(self.state_size)} tensor(s) of "
                 f"shape (batch, {self.units}), got {len(initial_state)} tensor(s)."
             )
-        initial_state = [ops.cast(s, dtype) for s in initial_state]
+        initial_state = [tf.cast(s, dtype) for s in initial_state]
 
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
-
+        # Dropout masks are drawn once per sequence (as Keras does), shared by the gates.
         input_mask = recurrent_mask = None
         if training:
             if cell.dropout > 0:
@@ -493,51 +515,32 @@ class RNNLayerBase(keras.layers.Layer):
                     rate=cell.recurrent_dropout,
                     seed=cell.seed_generator,
                 )
+        return initial_state, input_mask, recurrent_mask
 
-        outputs, last_output, states = self._loop(
-            sequences, initial_state, mask, input_mask, recurrent_mask, bool(training)
-        )
-
-        if self.stateful:
-            for variable, state in zip(self.states, states, strict=True):
-                variable.assign(ops.cast(state, variable.dtype))
-
-        output = outputs if self.return_sequences else last_output
-        if self.return_state:
-            return [output, *states]
-        return output
-
-    def _loop(self, sequences, initial_state, mask, input_mask, recurrent_mask, training):
-        """Returns (outputs (batch, time, units) or None, last_output, final_states)."""
-        cell = self.cell
-        # Time-major; transposing/reversing the narrow input is cheaper than the
-        # projected one.
-        x = tf.transpose(sequences, [1, 0, 2])
+    def _project(self, sequences, input_mask, mask):
+        """The hoisted input projection and the mask, time-major in processing order:
+        ``(time, batch, gates*units)`` and ``(time, batch, 1)`` bool or None."""
+        # Transposing/reversing the narrow input is cheaper than the projected one.
+        x = tf.transpose(tf.cast(sequences, self.compute_dtype), [1, 0, 2])
         if input_mask is not None:
             x = x * input_mask[None]
         if self.go_backwards:
             x = tf.reverse(x, [0])
-        projected = cell.project_inputs(x)  # (time, batch, gates*units), hoisted
+        projected = self.cell.project_inputs(x)  # one matmul for all steps
 
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
         mask_tm = None
         if mask is not None:
             mask_tm = tf.transpose(tf.cast(mask, tf.bool), [1, 0])  # (time, batch)
             if self.go_backwards:
                 mask_tm = tf.reverse(mask_tm, [0])
             mask_tm = mask_tm[:, :, None]
+        return projected, mask_tm
 
-        # Training uses the loop with hand-written back-propagation through time (one
-        # big matmul for the recurrent kernel's gradient instead of one per step);
-        # inference the plain loop, which stores nothing for a backward pass.
-        if training and cell.supports_bptt():
-            states_seq, final_states = run_with_bptt(
-                cell, projected, initial_state, mask_tm, recurrent_mask
-            )
-        else:
-            states_seq, final_states = run_plain(
-                cell, projected, initial_state, mask_tm, recurrent_mask, self.return_sequences
-            )
-
+    def _finish(self, sequences, states_seq, final_states, mask_tm):
+        """Outputs from the loop's states (Keras's masking semantics); stores the
+        state of a stateful layer; returns what `call` returns."""
         last_output = final_states[0]
         outputs = None
         if self.return_sequences:
@@ -553,7 +556,15 @@ class RNNLayerBase(keras.layers.Layer):
                 outputs = tf.where(valid[:, :, None], outputs, tf.zeros_like(outputs))
             seen = mask_tm[-1] if self.zero_output_for_mask else tf.reduce_any(mask_tm, axis=0)
             last_output = tf.where(seen, last_output, tf.zeros_like(last_output))
-        return outputs, last_output, final_states
+
+        if self.stateful:
+            for variable, state in zip(self.states, final_states, strict=True):
+                variable.assign(ops.cast(state, variable.dtype))
+
+        output = outputs if self.return_sequences else last_output
+        if self.return_state:
+            return [output, *final_states]
+        return output
 
     # -- config --------------------------------------------------------------------------
     def get_config(self):
@@ -574,28 +585,165 @@ class RNNLayerBase(keras.layers.Layer):
 
 
 # --------------------------------------------------------------------------------------
-# the two loops
+# the loops
+#
+# Speed notes (measured on 2 CPU cores): reading step t of a precomputed tensor by
+# slicing is cheaper than unstacking it into a TensorArray (one 26 MB copy less at
+# 64x100x1024), but TensorFlow's own gradient of a slice inside a while loop is
+# quadratic in the number of steps. So every loop whose gradient we write ourselves
+# slices; only the fallback loop that TensorFlow differentiates (activations whose
+# derivative we do not write) reads from a TensorArray.
 
 
 def _unstack(tensor):
-    return tf.TensorArray(tensor.dtype, size=tf.shape(tensor)[0], clear_after_read=False).unstack(
-        tensor
-    )
+    size = tf.shape(tensor)[0]
+    return tf.TensorArray(tensor.dtype, size=size, clear_after_read=False).unstack(tensor)
 
 
-def run_plain(cell, projected, initial_state, mask_tm, recurrent_mask, keep_sequence=True):
-    """Forward loop, differentiated by TensorFlow if at all.
+def _loop(steps, body, loop_vars):
+    return tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (tf.constant(0), *loop_vars),
+        maximum_iterations=steps,
+    )[1:]
 
-    projected: ``(time, batch, gates*units)`` time-major, in processing order.
-    mask_tm: ``(time, batch, 1)`` bool or None.
-    Returns ``(states_seq, final_states)``: the masked first state of every step
-    ``(time, batch, units)`` (None unless ``keep_sequence``) and the final states.
+
+def _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save):
+    """The forward loop over sliced steps.
+
+    Returns ``(states_seqs, saved_seqs, final_states)``: with ``save`` every state
+    and what `cell.forward_step` saves, stacked over time; else only the first
+    state's sequence and no saved tensors.
     """
     steps = tf.shape(projected)[0]
-    constants = cell.step_constants()
+    n_seqs = len(init) if save else 1
+    n_saved = cell.saved_count if save else 0
+    seq_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(n_seqs)]
+    saved_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(n_saved)]
+
+    def body(t, seq_tas, saved_tas, *states):
+        states = list(states)
+        if save:
+            new_states, saved = cell.forward_step(projected[t], states, consts, recurrent_mask)
+        else:
+            _, new_states = cell.step(projected[t], states, consts, recurrent_mask)
+            saved = ()
+        if mask_tm is not None:
+            m = mask_tm[t]
+            new_states = [tf.where(m, n, s) for n, s in zip(new_states, states, strict=True)]
+        seq_tas = [ta.write(t, s) for ta, s in zip(seq_tas, new_states, strict=False)]
+        saved_tas = [ta.write(t, s) for ta, s in zip(saved_tas, saved, strict=True)]
+        return (t + 1, seq_tas, saved_tas, *new_states)
+
+    seq_tas, saved_tas, *final_states = _loop(steps, body, (seq_tas, saved_tas, *init))
+    return [ta.stack() for ta in seq_tas], [ta.stack() for ta in saved_tas], final_states
+
+
+def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads):
+    """Back-propagation through time from the forward loop's stored tensors.
+
+    The backward loop runs `cell.backward_step` from the last step to the first and
+    stores the gradients of the pre-activations; `cell.weight_gradients` turns them
+    into the recurrent weights' gradients with one large matmul each (instead of a
+    small matmul and an accumulation per step). Returns the gradients of
+    ``(projected, *constants in names order, *init)``.
+    """
+    states_seqs, saved_seqs, _ = forward
+    d_seq, *d_final = grads
+    steps = tf.shape(projected)[0]
+    d_final = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final, init, strict=True)]
+    if d_seq is None:
+        d_seq = tf.zeros_like(states_seqs[0])
+    prev_seqs = [  # the state before every step
+        tf.concat([s0[None], seq[:-1]], axis=0) for s0, seq in zip(init, states_seqs, strict=True)
+    ]
+    d_projected_ta = tf.TensorArray(projected.dtype, size=steps)
+    acc_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(cell.accumulated_count)]
+
+    def back(i, d_projected_ta, acc_tas, *d_states):
+        t = steps - 1 - i
+        d_states = list(d_states)
+        d_states[0] = d_states[0] + d_seq[t]
+        if mask_tm is not None:
+            # A masked step passed its state through unchanged.
+            m = mask_tm[t]
+            zeros = [tf.zeros_like(d) for d in d_states]
+            passed = [tf.where(m, z, d) for z, d in zip(zeros, d_states, strict=True)]
+            d_states = [tf.where(m, d, z) for z, d in zip(zeros, d_states, strict=True)]
+        d_proj, d_prev, accumulated = cell.backward_step(
+            d_states,
+            [seq[t] for seq in saved_seqs],
+            [seq[t] for seq in prev_seqs],
+            [seq[t] for seq in states_seqs],
+            consts,
+            recurrent_mask,
+        )
+        if mask_tm is not None:
+            d_prev = [a + b for a, b in zip(d_prev, passed, strict=True)]
+        d_projected_ta = d_projected_ta.write(t, d_proj)
+        acc_tas = [ta.write(t, a) for ta, a in zip(acc_tas, accumulated, strict=True)]
+        return (i + 1, d_projected_ta, acc_tas, *d_prev)
+
+    d_projected_ta, acc_tas, *d_init = _loop(steps, back, (d_projected_ta, acc_tas, *d_final))
+    d_projected = d_projected_ta.stack()
+    accumulated = [ta.stack() for ta in acc_tas]
+    d_consts = cell.weight_gradients(
+        d_projected, accumulated, prev_seqs, saved_seqs, consts, recurrent_mask
+    )
+    return (d_projected, *[d_consts[name] for name in names], *d_init)
+
+
+def _constants(cell, constants=None):
+    # Plain tensors: a variable read inside a custom gradient would need its own grad.
+    constants = cell.step_constants() if constants is None else constants
+    return {k: tf.convert_to_tensor(v) for k, v in constants.items()}
+
+
+def run_plain(cell, projected, initial_state, mask_tm, recurrent_mask, constants=None):
+    """The forward loop for inference; it stores nothing for a backward pass.
+
+    projected: ``(time, batch, gates*units)`` time-major, in processing order (a
+    leading direction axis, ``(time, 2, batch, ...)``, runs two directions at once).
+    mask_tm: ``(time, batch, 1)`` bool or None; recurrent_mask: ``(batch, units)``.
+    Returns ``(states_seq, final_states)``: the masked first state of every step
+    ``(time, batch, units)`` and the final states.
+
+    If something differentiates it anyway (a gradient with ``training=False``), the
+    gradient recomputes the forward loop storing what BPTT needs, then runs it.
+    """
+    constants = _constants(cell, constants)
+    names = sorted(constants)
+    n_states = len(initial_state)
+    if not cell.supports_bptt():
+        return _run_autodiff(cell, projected, initial_state, constants, mask_tm, recurrent_mask)
+
+    @tf.custom_gradient
+    def recurrence(projected, *args):
+        consts = dict(zip(names, args[: len(names)], strict=True))
+        init = list(args[len(names) :])
+        seqs, _, final = _forward(
+            cell, projected, init, consts, mask_tm, recurrent_mask, save=False
+        )
+
+        def grad(*grads):
+            forward = _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save=True)
+            return _backward(
+                cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads
+            )
+
+        return (seqs[0], *final), grad
+
+    result = recurrence(projected, *[constants[n] for n in names], *initial_state)
+    return result[0], list(result[1 : 1 + n_states])
+
+
+def _run_autodiff(cell, projected, initial_state, constants, mask_tm, recurrent_mask):
+    """Plain loop over a TensorArray, for TensorFlow to differentiate."""
+    steps = tf.shape(projected)[0]
     inputs_ta = _unstack(projected)
     mask_ta = None if mask_tm is None else _unstack(mask_tm)
-    outputs_ta = tf.TensorArray(projected.dtype, size=steps if keep_sequence else 0)
+    outputs_ta = tf.TensorArray(projected.dtype, size=steps)
 
     def body(t, outputs_ta, *states):
         states = list(states)
@@ -603,31 +751,19 @@ def run_plain(cell, projected, initial_state, mask_tm, recurrent_mask, keep_sequ
         if mask_ta is not None:
             m = mask_ta.read(t)
             new_states = [tf.where(m, n, s) for n, s in zip(new_states, states, strict=True)]
-        if keep_sequence:
-            outputs_ta = outputs_ta.write(t, new_states[0])
-        return (t + 1, outputs_ta, *new_states)
+        return (t + 1, outputs_ta.write(t, new_states[0]), *new_states)
 
-    result = tf.while_loop(
-        lambda t, *_: t < steps,
-        body,
-        (tf.constant(0), outputs_ta, *initial_state),
-        maximum_iterations=steps,
-    )
-    states_seq = result[1].stack() if keep_sequence else None
-    return states_seq, list(result[2:])
+    outputs_ta, *final_states = _loop(steps, body, (outputs_ta, *initial_state))
+    return outputs_ta.stack(), final_states
 
 
-def run_with_bptt(cell, projected, initial_state, mask_tm, recurrent_mask):
-    """Forward loop with hand-written back-propagation through time.
+def run_with_bptt(cell, projected, initial_state, mask_tm, recurrent_mask, constants=None):
+    """The forward loop for training, with hand-written back-propagation through time.
 
-    Same contract as `run_plain` (the states sequence is always returned). The
-    forward loop stores every state and what the cell's `forward_step` saves; the
-    backward loop runs the cell's `backward_step` from the last step to the first,
-    stores the gradients of the pre-activations, and the cell's `weight_gradients`
-    turns them into the recurrent weights' gradients with one large matmul each.
+    Same contract as `run_plain`; the forward loop also stores every state and what
+    `cell.forward_step` saves, and the gradient is `_backward`.
     """
-    # Plain tensors: a variable read inside a custom gradient would need its own grad.
-    constants = {k: tf.convert_to_tensor(v) for k, v in cell.step_constants().items()}
+    constants = _constants(cell, constants)
     names = sorted(constants)
     n_states = len(initial_state)
 
@@ -635,91 +771,14 @@ def run_with_bptt(cell, projected, initial_state, mask_tm, recurrent_mask):
     def recurrence(projected, *args):
         consts = dict(zip(names, args[: len(names)], strict=True))
         init = list(args[len(names) :])
-        steps = tf.shape(projected)[0]
-        inputs_ta = _unstack(projected)
-        mask_ta = None if mask_tm is None else _unstack(mask_tm)
-        n_saved = cell.saved_count
-        states_tas = [tf.TensorArray(s.dtype, size=steps) for s in init]
-        saved_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(n_saved)]
+        forward = _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save=True)
 
-        def body(t, states_tas, saved_tas, *states):
-            states = list(states)
-            new_states, saved = cell.forward_step(inputs_ta.read(t), states, consts, recurrent_mask)
-            if mask_ta is not None:
-                m = mask_ta.read(t)
-                new_states = [tf.where(m, n, s) for n, s in zip(new_states, states, strict=True)]
-            states_tas = [ta.write(t, s) for ta, s in zip(states_tas, new_states, strict=True)]
-            saved_tas = [ta.write(t, s) for ta, s in zip(saved_tas, saved, strict=True)]
-            return (t + 1, states_tas, saved_tas, *new_states)
-
-        result = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), states_tas, saved_tas, *init),
-            maximum_iterations=steps,
-        )
-        states_seqs = [ta.stack() for ta in result[1]]  # each (time, batch, units)
-        saved_seqs = [ta.stack() for ta in result[2]]
-        final_states = list(result[3:])
-
-        def grad(d_seq, *d_final):
-            d_final = [
-                tf.zeros_like(s) if d is None else d for d, s in zip(d_final, init, strict=True)
-            ]
-            if d_seq is None:
-                d_seq = tf.zeros_like(states_seqs[0])
-            # state at t-1 for every t
-            prev_seqs = [
-                tf.concat([s0[None], seq[:-1]], axis=0)
-                for s0, seq in zip(init, states_seqs, strict=True)
-            ]
-            d_seq_ta = _unstack(d_seq)
-            prev_tas = [_unstack(seq) for seq in prev_seqs]
-            cur_tas = [_unstack(seq) for seq in states_seqs]
-            saved_tas = [_unstack(seq) for seq in saved_seqs]
-            d_projected_ta = tf.TensorArray(projected.dtype, size=steps)
-            acc_tas = [
-                tf.TensorArray(projected.dtype, size=steps) for _ in range(cell.accumulated_count)
-            ]
-
-            def back(i, d_projected_ta, acc_tas, *d_states):
-                t = steps - 1 - i
-                d_states = list(d_states)
-                d_states[0] = d_states[0] + d_seq_ta.read(t)
-                if mask_ta is not None:
-                    m = mask_ta.read(t)
-                    zeros = [tf.zeros_like(d) for d in d_states]
-                    passed = [tf.where(m, z, d) for z, d in zip(zeros, d_states, strict=True)]
-                    d_states = [tf.where(m, d, z) for z, d in zip(zeros, d_states, strict=True)]
-                d_proj, d_prev, accumulated = cell.backward_step(
-                    d_states,
-                    [ta.read(t) for ta in saved_tas],
-                    [ta.read(t) for ta in prev_tas],
-                    [ta.read(t) for ta in cur_tas],
-                    consts,
-                    recurrent_mask,
-                )
-                if mask_ta is not None:
-                    d_prev = [a + b for a, b in zip(d_prev, passed, strict=True)]
-                d_projected_ta = d_projected_ta.write(t, d_proj)
-                acc_tas = [ta.write(t, a) for ta, a in zip(acc_tas, accumulated, strict=True)]
-                return (i + 1, d_projected_ta, acc_tas, *d_prev)
-
-            back_result = tf.while_loop(
-                lambda i, *_: i < steps,
-                back,
-                (tf.constant(0), d_projected_ta, acc_tas, *d_final),
-                maximum_iterations=steps,
+        def grad(*grads):
+            return _backward(
+                cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads
             )
-            d_projected = back_result[1].stack()
-            accumulated = [ta.stack() for ta in back_result[2]]
-            d_init = list(back_result[3:])
-            d_consts = cell.weight_gradients(
-                d_projected, accumulated, prev_seqs, saved_seqs, consts, recurrent_mask
-            )
-            return (d_projected, *[d_consts[name] for name in names], *d_init)
 
-        return (states_seqs[0], *final_states), grad
+        return (forward[0][0], *forward[2]), grad
 
     result = recurrence(projected, *[constants[n] for n in names], *initial_state)
     return result[0], list(result[1 : 1 + n_states])
