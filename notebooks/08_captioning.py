@@ -1,0 +1,152 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 8. Image captioning (one-to-many)
+#
+# One input (an image) -> a sequence of words. A convolutional encoder turns the image into
+# a grid of feature vectors; a recurrent decoder starts from a state computed from the
+# image and emits one word per step, feeding each word back in. With **attention** the
+# decoder also looks at the grid at every step: a softmax over the grid cells says where.
+# The zoo's captioning task (`zoo.tasks.captioning`) does this on emoji artwork, whose
+# captions are the emoji names ("grinning face with big eyes"). We train it with
+# `zoo.train.train_from_config`, show images with generated and true captions, and the
+# attention maps.
+
+# %% tags=["parameters"]
+import os
+
+SMOKE = os.environ.get("ZOO_NOTEBOOK_SMOKE", "1") == "1"  # 0: full mode
+SEED = 0
+# ruff: noqa: E402  (notebook cells import where they are first needed)
+
+# %%
+import io
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+import zoo
+import zoo.data.captioning as cdata
+from zoo.registry import ZooModel
+from zoo.tasks import get_task
+
+GPUS = tf.config.list_physical_devices("GPU")  # zoo.train switches on mixed precision itself
+NAME = "caption_lstm_emoji"
+N_SHOW = 4
+print("GPU:", bool(GPUS), "| smoke mode:", SMOKE)
+
+# %% [markdown]
+# ## Train
+
+# %%
+config = zoo.registry.read_config(Path(zoo.registry.CONFIGS_DIR) / f"{NAME}.yaml")
+if SMOKE:  # a small model for a quick run
+    config["model"].update(
+        units=64, embedding_dim=32, feature_dim=64, conv_filters=[16, 32, 64, 64], eval_beam_size=1
+    )
+if GPUS:
+    config["train"]["batch_size"] *= 4
+result = zoo.train_from_config(
+    config,
+    smoke=SMOKE,
+    epochs=1 if SMOKE else None,
+    run_dir=tempfile.mkdtemp(),
+    save_preset=False,
+    verbose=0,
+)
+print({k: round(v, 2) for k, v in result.metrics.items()})
+
+# %% [markdown]
+# ## Images, generated and true captions, attention
+
+# %%
+task = get_task("captioning")
+images = cdata.sample_images(config["data"], n=N_SHOW, split="test")  # PNG bytes
+truth = cdata.load_split_arrays("test", limit=N_SHOW)["captions"]
+
+
+def show(zoo_model, title):
+    captions, attention = task.decode(
+        zoo_model.model, images, zoo_model.assets, return_attention=True
+    )
+    fig, axes = plt.subplots(2, N_SHOW, figsize=(3 * N_SHOW, 6))
+    for k in range(N_SHOW):
+        axes[0, k].imshow(Image.open(io.BytesIO(images[k])))
+        axes[0, k].set_title(f"gen: {captions[k]}\ntrue: {truth[k]}", fontsize=8)
+        first_word = attention[k, 0]
+        axes[1, k].imshow(first_word, cmap="magma")
+        axes[1, k].set_title("attention, first word", fontsize=8)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.suptitle(title)
+    plt.show()
+    return captions, attention
+
+
+trained = ZooModel(result.model, task, result.config, result.assets)
+captions, attention = show(trained, "smoke-trained" if SMOKE else NAME)
+
+# %% [markdown]
+# ## The pretrained model (the best published captioning preset)
+
+# %%
+published = [
+    n
+    for n in (NAME, "caption_gru_emoji", "caption_rnn_emoji")
+    if n in zoo.list_models(pretrained=True)
+]
+pretrained_captions = None
+if published:
+    pretrained = zoo.load(published[0])
+    print(pretrained)
+    pretrained_captions = pretrained.predict(images)
+    pretrained_metrics = pretrained.evaluate("test", limit=64 if SMOKE else None)
+    print({k: round(v, 1) for k, v in pretrained_metrics.items()})
+    for c, t in zip(pretrained_captions, truth):
+        print(f"{c!r:45s} true: {t!r}")
+    if pretrained.config["model"].get("attention"):
+        show(pretrained, published[0])
+else:
+    print(
+        "skipped: no captioning preset published yet (python -m zoo train configs/caption_lstm_emoji.yaml --publish)"
+    )
+
+# %% [markdown]
+# ## Checks
+
+# %%
+assert len(captions) == N_SHOW and all(isinstance(c, str) for c in captions)
+assert (
+    attention.shape[:2] == (N_SHOW, config["model"]["max_length"])
+    and attention.shape[2] == attention.shape[3]
+)
+np.testing.assert_allclose(
+    attention[:, 0].sum(axis=(1, 2)), 1.0, atol=1e-3
+)  # a distribution over the grid
+assert (attention >= 0).all()
+assert "bleu4" in result.metrics and 0 <= result.metrics["bleu4"] <= 100
+if pretrained_captions is not None:
+    assert all(c.strip() for c in pretrained_captions)
+    assert pretrained_metrics["bleu1"] > 20, (
+        pretrained_metrics
+    )  # far above chance on held-out emoji
+print("captions generated; attention maps are distributions over the image grid")
