@@ -162,7 +162,13 @@ def bench_layers(
 
 
 def _print_header(gflops, repeats):
-    print(f"matmul: {gflops:.0f} GFLOP/s (2048^3, median); times in ms, median of {repeats}")
+    import os
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"matmul: {gflops:.0f} GFLOP/s (2048^3, median); times in ms, median of {repeats}; "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs (other processes slow both sides)"
+    )
     print(
         f"{'layer':<11}{'batch x T x feat x units':>26}{'fwd ours':>10}{'keras':>8}"
         f"{'ratio':>7}{'train ours':>12}{'keras':>8}{'ratio':>7}{'fwd limit':>11}"
