@@ -71,4 +71,5 @@ res = train_from_config(
     verbose=0,
 )
 np.savez(args.out, *res.model.get_weights())
+print("replicas", res.replicas)
 print("done", res.metrics)

@@ -79,6 +79,7 @@ def test_mirrored_strategy_on_two_logical_devices_equals_one_device(tmp_path):
         ]
     )  # 32 per replica x 2 replicas = the same global batch
     assert two.returncode == 0, two.stderr[-2000:]
+    assert "replicas 1" in one.stdout and "replicas 2" in two.stdout, (one.stdout, two.stdout)
     for a, b in zip(_weights(tmp_path / "one.npz"), _weights(tmp_path / "two.npz")):
         np.testing.assert_allclose(a, b, atol=1e-4)
 

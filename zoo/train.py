@@ -82,6 +82,7 @@ class TrainResult:
     preset: Path | None
     assets: dict
     config: dict
+    replicas: int = 1
 
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
@@ -90,6 +91,12 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
+        if not tf.config.list_logical_devices("GPU"):
+            # On a CPU-only machine MirroredStrategy() picks one device; use every logical
+            # CPU device (configure them with tf.config.set_logical_device_configuration).
+            cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+            if len(cpus) > 1:
+                return tf.distribute.MirroredStrategy(cpus)
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -396,9 +403,10 @@ def train_from_config(
         pick = max if task.monitor_mode == "max" else min
         best_epoch = monitored.index(pick(monitored)) + 1
 
-    metrics = task.evaluate(model, data.assets, config["data"], split="test")
     subset_limit = task.eval_subset_size
     subset = task.evaluate(model, data.assets, config["data"], split="test", limit=subset_limit)
+    # Smoke runs (tests, notebooks) stop at the subset; real runs evaluate the whole split.
+    metrics = subset if smoke else task.evaluate(model, data.assets, config["data"], split="test")
 
     preset = None
     if save_preset:
@@ -431,6 +439,7 @@ def train_from_config(
         preset=preset,
         assets=data.assets,
         config=config,
+        replicas=strategy.num_replicas_in_sync,
     )
 
 
