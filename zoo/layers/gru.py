@@ -76,7 +76,7 @@ class GRUCell(RecurrentCell):
         return constants
 
     def step(self, projected, states, constants, recurrent_mask=None):
-        new_states, _ = self.forward_step(projected, states, constants, recurrent_mask)
+        new_states, _ = self.forward_step(projected, states, constants, recurrent_mask, False)
         return new_states[0], new_states
 
     @property
@@ -87,7 +87,7 @@ class GRUCell(RecurrentCell):
     def accumulated_count(self):
         return 1 if self.reset_after else 0
 
-    def forward_step(self, projected, states, constants, recurrent_mask=None):
+    def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
         h_prev = states[0]
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
         x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
@@ -99,15 +99,15 @@ class GRUCell(RecurrentCell):
             z = self.recurrent_activation(x_z + r_z)
             r = self.recurrent_activation(x_r + r_r)
             hh = self.activation(x_h + r * r_h)
-            saved = ops.concatenate([z, r, hh, r_h], axis=-1)
+            saved = (ops.concatenate([z, r, hh, r_h], axis=-1),) if save else ()
         else:
             r_z, r_r = ops.split(ops.matmul(h_in, constants["recurrent_kernel_zr"]), 2, axis=-1)
             z = self.recurrent_activation(x_z + r_z)
             r = self.recurrent_activation(x_r + r_r)
             hh = self.activation(x_h + ops.matmul(r * h_in, constants["recurrent_kernel_h"]))
-            saved = ops.concatenate([z, r, hh], axis=-1)
+            saved = (ops.concatenate([z, r, hh], axis=-1),) if save else ()
         h = z * h_prev + (1 - z) * hh
-        return [h], (saved,)
+        return [h], saved
 
     def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
         act, rec = activation_grad(self.activation), activation_grad(self.recurrent_activation)

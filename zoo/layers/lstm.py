@@ -56,12 +56,12 @@ class LSTMCell(RecurrentCell):
         return bias_initializer
 
     def step(self, projected, states, constants, recurrent_mask=None):
-        new_states, _ = self.forward_step(projected, states, constants, recurrent_mask)
+        new_states, _ = self.forward_step(projected, states, constants, recurrent_mask, False)
         return new_states[0], new_states
 
     saved_count = 1  # the four gate activations
 
-    def forward_step(self, projected, states, constants, recurrent_mask=None):
+    def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
         h_prev, c_prev = states
         if recurrent_mask is not None:
             h_prev = h_prev * recurrent_mask
@@ -73,7 +73,7 @@ class LSTMCell(RecurrentCell):
         o = self.recurrent_activation(z_o)
         c = f * c_prev + i * g
         h = o * self.activation(c)
-        return [h, c], (ops.concatenate([i, f, g, o], axis=-1),)
+        return [h, c], (ops.concatenate([i, f, g, o], axis=-1),) if save else ()
 
     def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
         act, rec = activation_grad(self.activation), activation_grad(self.recurrent_activation)

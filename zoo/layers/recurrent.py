@@ -241,9 +241,10 @@ class RecurrentCell(keras.layers.Layer):
             grads.append(activation_grad(self.recurrent_activation))
         return all(g is not None for g in grads)
 
-    def forward_step(self, projected, states, constants, recurrent_mask=None):
+    def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
         """`step` that also returns the tensors its backward step needs:
-        ``(new_states, saved)`` with ``len(saved) == saved_count``."""
+        ``(new_states, saved)`` with ``len(saved) == saved_count`` (empty unless
+        ``save``)."""
         raise NotImplementedError
 
     def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
@@ -595,6 +596,11 @@ class RNNLayerBase(keras.layers.Layer):
 # derivative we do not write) reads from a TensorArray.
 
 
+def _at(tensor, t):
+    # One GatherV2 op; `tensor[t]` with a tensor `t` adds Pack/AddV2 ops every step.
+    return tf.gather(tensor, t)
+
+
 def _unstack(tensor):
     size = tf.shape(tensor)[0]
     return tf.TensorArray(tensor.dtype, size=size, clear_after_read=False).unstack(tensor)
@@ -625,12 +631,12 @@ def _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save):
     def body(t, seq_tas, saved_tas, *states):
         states = list(states)
         if save:
-            new_states, saved = cell.forward_step(projected[t], states, consts, recurrent_mask)
+            new_states, saved = cell.forward_step(_at(projected, t), states, consts, recurrent_mask)
         else:
-            _, new_states = cell.step(projected[t], states, consts, recurrent_mask)
+            _, new_states = cell.step(_at(projected, t), states, consts, recurrent_mask)
             saved = ()
         if mask_tm is not None:
-            m = mask_tm[t]
+            m = _at(mask_tm, t)
             new_states = [tf.where(m, n, s) for n, s in zip(new_states, states, strict=True)]
         seq_tas = [ta.write(t, s) for ta, s in zip(seq_tas, new_states, strict=False)]
         saved_tas = [ta.write(t, s) for ta, s in zip(saved_tas, saved, strict=True)]
@@ -664,18 +670,18 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
     def back(i, d_projected_ta, acc_tas, *d_states):
         t = steps - 1 - i
         d_states = list(d_states)
-        d_states[0] = d_states[0] + d_seq[t]
+        d_states[0] = d_states[0] + _at(d_seq, t)
         if mask_tm is not None:
             # A masked step passed its state through unchanged.
-            m = mask_tm[t]
+            m = _at(mask_tm, t)
             zeros = [tf.zeros_like(d) for d in d_states]
             passed = [tf.where(m, z, d) for z, d in zip(zeros, d_states, strict=True)]
             d_states = [tf.where(m, d, z) for z, d in zip(zeros, d_states, strict=True)]
         d_proj, d_prev, accumulated = cell.backward_step(
             d_states,
-            [seq[t] for seq in saved_seqs],
-            [seq[t] for seq in prev_seqs],
-            [seq[t] for seq in states_seqs],
+            [_at(seq, t) for seq in saved_seqs],
+            [_at(seq, t) for seq in prev_seqs],
+            [_at(seq, t) for seq in states_seqs],
             consts,
             recurrent_mask,
         )

@@ -36,7 +36,7 @@ class SimpleRNNCell(RecurrentCell):
         h = self.activation(projected + ops.matmul(h_prev, constants["recurrent_kernel"]))
         return h, [h]
 
-    def forward_step(self, projected, states, constants, recurrent_mask=None):
+    def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
         _, new_states = self.step(projected, states, constants, recurrent_mask)
         return new_states, ()
 
