@@ -341,6 +341,11 @@ def load(name: str | os.PathLike, weights: bool = True) -> ZooModel:
     """
     from zoo.tasks import get_task
 
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(
+            "Received an invalid value for argument 'name', expected a model name or a preset "
+            f"directory, got {type(name).__name__}."
+        )
     path = Path(name)
     if isinstance(name, os.PathLike) or (path.is_dir() and (path / "config.json").exists()):
         directory = path
