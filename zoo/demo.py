@@ -15,9 +15,14 @@ import time
 from pathlib import Path
 
 SAMPLES = {
-    "sentiment": ["There is nothing to like in this movie.",
-                  "A warm, funny and beautifully acted film."],
-    "ner": ["Pankaj lives in Munich", "Angela Merkel met Emmanuel Macron at the United Nations in New York."],
+    "sentiment": [
+        "There is nothing to like in this movie.",
+        "A warm, funny and beautifully acted film.",
+    ],
+    "ner": [
+        "Pankaj lives in Munich",
+        "Angela Merkel met Emmanuel Macron at the United Nations in New York.",
+    ],
     "translation": ["Hace mucho frío hoy.", "¿Dónde está la estación de tren?"],
 }
 
@@ -77,13 +82,14 @@ def run_demo() -> int:
         print(f"  {name:32s} {'pretrained' if card['pretrained'] else '(config only)'}")
     best = best_models()
     if not best:
-        print("No pretrained presets are published yet; train one with "
-              "`python -m zoo train configs/NAME.yaml --publish`.")
+        print(
+            "No pretrained presets are published yet; train one with "
+            "`python -m zoo train configs/NAME.yaml --publish`."
+        )
     for task, name in best.items():
         model = zoo.load(name)
         metric = model.task.primary_metric
-        print(f"\n-- {task}: {name} (test {metric} = "
-              f"{model.metadata['metrics'][metric]:.2f}) --")
+        print(f"\n-- {task}: {name} (test {metric} = {model.metadata['metrics'][metric]:.2f}) --")
         inputs = _caption_samples(model) if task == "captioning" else SAMPLES[task]
         for raw, out in zip(inputs, model.predict(list(inputs))):
             shown = raw if isinstance(raw, str) else f"<image, {len(raw)} bytes>"
@@ -94,11 +100,15 @@ def run_demo() -> int:
         with tempfile.TemporaryDirectory(prefix="zoo-demo-") as tmp:
             path = Path(tmp) / name
             zoo.export(name, path)
-            print(f"\nExported {name} to a SavedModel; serving one request from a separate "
-                  "process that imports only TensorFlow:")
+            print(
+                f"\nExported {name} to a SavedModel; serving one request from a separate "
+                "process that imports only TensorFlow:"
+            )
             proc = subprocess.run(
                 [sys.executable, "-c", SERVE_SCRIPT, str(path), json.dumps(SAMPLES["sentiment"])],
-                capture_output=True, text=True, timeout=300,
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             if proc.returncode != 0:
                 print(proc.stderr[-2000:], file=sys.stderr)
