@@ -25,3 +25,27 @@ import pytest  # noqa: E402
 def _seed():
     keras.utils.set_random_seed(0)
     yield
+
+
+#: TFDS datasets the default tests read; prepared once, before xdist workers start, so
+#: that two workers never write the same dataset directory at the same time.
+TFDS_DATASETS = (
+    "zoo_conll2003",
+    "zoo_spa_eng",
+    "zoo_emoji_captions",
+    "zoo_sentiment_snippets/movie_reviews",
+)
+
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("ZOO_SKIP_PREPARE"):
+        return
+    if config.getoption("collectonly", default=False):
+        return
+    import tensorflow_datasets as tfds
+
+    import zoo.data  # noqa: F401 - registers the builders
+    from zoo.data.sources import zoo_home
+
+    for name in TFDS_DATASETS:
+        tfds.builder(name, data_dir=str(zoo_home() / "tensorflow_datasets")).download_and_prepare()
