@@ -34,6 +34,7 @@ import keras
 import tensorflow as tf
 
 from zoo import registry
+from zoo.data.sources import zoo_home
 from zoo.tasks import get_task
 
 TRAIN_KEYS = {
@@ -330,9 +331,7 @@ def train_from_config(
         keras.mixed_precision.set_global_policy("mixed_float16")
 
     suffix = f"-seed{cfg['seed']}" if seed is not None else ""
-    run_dir = Path(
-        run_dir or registry_home() / "runs" / f"{name}{suffix}{'-smoke' if smoke else ''}"
-    )
+    run_dir = Path(run_dir or zoo_home() / "runs" / f"{name}{suffix}{'-smoke' if smoke else ''}")
     run_dir.mkdir(parents=True, exist_ok=True)
 
     global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
@@ -441,12 +440,6 @@ def train_from_config(
         config=config,
         replicas=strategy.num_replicas_in_sync,
     )
-
-
-def registry_home() -> Path:
-    from zoo.data.sources import zoo_home
-
-    return zoo_home()
 
 
 def record_seed_metrics(results: list[dict]) -> dict:
