@@ -485,7 +485,7 @@ class RNNLayerBase(keras.layers.Layer):
         """Checks the input; returns (initial states, input and recurrent dropout masks)."""
         self._check_sequences_shape(sequences.shape)
         dtype = self.compute_dtype
-        batch_size = ops.shape(sequences)[0]
+        batch_size = sequences.shape[0] or ops.shape(sequences)[0]  # static if known
         cell = self.cell
         initial_state = _as_list(initial_state)
         if initial_state is None:
@@ -603,7 +603,9 @@ def _at(tensor, t):
 
 def _unstack(tensor):
     size = tf.shape(tensor)[0]
-    return tf.TensorArray(tensor.dtype, size=size, clear_after_read=False).unstack(tensor)
+    return tf.TensorArray(
+        tensor.dtype, size=size, clear_after_read=False, element_shape=tensor.shape[1:]
+    ).unstack(tensor)
 
 
 def _loop(steps, body, loop_vars):
@@ -625,7 +627,11 @@ def _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save):
     steps = tf.shape(projected)[0]
     n_seqs = len(init) if save else 1
     n_saved = cell.saved_count if save else 0
-    seq_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(n_seqs)]
+    # A static element shape (batch may stay None) lets converters such as TFLite
+    # lower the TensorLists.
+    seq_tas = [
+        tf.TensorArray(projected.dtype, size=steps, element_shape=s.shape) for s in init[:n_seqs]
+    ]
     saved_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(n_saved)]
 
     def body(t, seq_tas, saved_tas, *states):
@@ -664,7 +670,7 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
     prev_seqs = [  # the state before every step
         tf.concat([s0[None], seq[:-1]], axis=0) for s0, seq in zip(init, states_seqs, strict=True)
     ]
-    d_projected_ta = tf.TensorArray(projected.dtype, size=steps)
+    d_projected_ta = tf.TensorArray(projected.dtype, size=steps, element_shape=projected.shape[1:])
     acc_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(cell.accumulated_count)]
 
     def back(i, d_projected_ta, acc_tas, *d_states):
@@ -749,7 +755,7 @@ def _run_autodiff(cell, projected, initial_state, constants, mask_tm, recurrent_
     steps = tf.shape(projected)[0]
     inputs_ta = _unstack(projected)
     mask_ta = None if mask_tm is None else _unstack(mask_tm)
-    outputs_ta = tf.TensorArray(projected.dtype, size=steps)
+    outputs_ta = tf.TensorArray(projected.dtype, size=steps, element_shape=initial_state[0].shape)
 
     def body(t, outputs_ta, *states):
         states = list(states)
