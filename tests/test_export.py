@@ -1,5 +1,5 @@
-"""Export of the published presets: raw-input SavedModels that plain TensorFlow and
-saved_model_cli can run, no GPU-only ops, atomic writes, no silent overwrite."""
+"""Export of the published presets: raw-input SavedModels that plain TensorFlow, the TF1
+session loader and saved_model_cli can run, no GPU-only ops, atomic writes, no silent overwrite."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -84,35 +85,77 @@ def test_saved_model_cli_shows_the_raw_input_signature(sentiment_export):
     assert "DT_STRING" in show.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: saved_model_cli run (TF1 session loader) "
-    "cannot find the Keras 3 variables of our serving module; plain "
-    "tf.saved_model.load works (tested above)",
-)
-def test_saved_model_cli_runs_the_signature(sentiment_export):
-    cli = _cli()
-    fn = tf.saved_model.load(str(sentiment_export[1])).signatures["serving_default"]
-    arg = next(iter(fn.structured_input_signature[1]))
+def test_saved_model_cli_runs_the_signature_like_predict(sentiment_export):
+    model, path = sentiment_export
+    text = "There is nothing to like in this movie."
     run = subprocess.run(
         [
-            cli,
+            _cli(),
             "run",
             "--dir",
-            str(sentiment_export[1]),
+            str(path),
             "--tag_set",
             "serve",
             "--signature_def",
             "serving_default",
             "--input_exprs",
-            f"{arg}=['There is nothing to like in this movie.']",
+            f"texts=[{text!r}]",
         ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "negative" in run.stdout or "positive" in run.stdout
+    (expected,) = model.predict([text])
+    label = run.stdout.split("Result for output key label:")[1].split()[0]
+    assert label == repr([expected["label"].encode()])
+
+
+def _run_in_tf1_session(path, values) -> dict:
+    """``serving_default`` through the TF1 loader (what ``saved_model_cli run`` and
+    TF1-style servers use): variables restored through the SavedModel's saver_def,
+    tables initialised by its init op."""
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(path))
+        sig = meta.signature_def["serving_default"]
+        (inp,) = sig.inputs.values()
+        fetches = {k: v.name for k, v in sig.outputs.items()}
+        return sess.run(fetches, {inp.name: values})
+
+
+@pytest.mark.parametrize(
+    "task",
+    [t if t == "sentiment" else pytest.param(t, marks=pytest.mark.slow) for t in sorted(BEST)],
+)
+def test_tf1_session_loader_restores_the_weights_the_signature_reads(task, tmp_path):
+    model = zoo.load(BEST[task])
+    zoo.export(model, tmp_path / task)
+    if task == "captioning":
+        from zoo.data import captioning
+
+        values = captioning.sample_images(model.config["data"], n=2)
+    else:
+        values = model.task.example_inputs()[:2]
+    tf1 = _run_in_tf1_session(tmp_path / task, values)
+    fn = tf.saved_model.load(str(tmp_path / task)).signatures["serving_default"]
+    arg = next(iter(fn.structured_input_signature[1]))
+    tf2 = {k: v.numpy() for k, v in fn(**{arg: tf.constant(values)}).items()}
+    assert sorted(tf1) == sorted(tf2)
+    for key, value in tf2.items():
+        if value.dtype.kind in "fc":
+            np.testing.assert_allclose(tf1[key], value, atol=1e-6, err_msg=key)
+        else:
+            np.testing.assert_array_equal(tf1[key], value, err_msg=key)
+
+
+def test_each_weight_is_saved_once_under_the_names_the_graph_reads(sentiment_export):
+    model, path = sentiment_export
+    saved = [
+        name
+        for name, _ in tf.train.list_variables(str(path / "variables" / "variables"))
+        if "VARIABLE_VALUE" in name
+    ]
+    assert len(saved) == len(model.model.weights)
 
 
 def test_failed_export_leaves_nothing_and_existing_target_is_kept(tmp_path, monkeypatch):

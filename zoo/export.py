@@ -71,14 +71,37 @@ def _resolve(model_or_name):
     )
 
 
+def _resources(root) -> list:
+    """Lookup tables and other `TrackableResource`s reachable from `root`'s checkpoint
+    dependencies (the tasks hang their serving tables on the Keras model)."""
+    from tensorflow.saved_model.experimental import TrackableResource
+
+    return [
+        t for t in tf.train.TrackableView(root).descendants() if isinstance(t, TrackableResource)
+    ]
+
+
 def serving_module(zoo_model) -> tuple[tf.Module, dict]:
-    """A `tf.Module` tracking the model's variables plus its concrete serving functions."""
+    """A `tf.Module` owning exactly what the serving functions capture, plus the
+    concrete serving functions (signature name -> concrete function).
+
+    The module tracks the functions' `tf.Variable`s themselves (``concrete.variables``)
+    and the lookup tables, *not* the Keras model. Why: a Keras 3 variable exports itself
+    as a new ``tf.Variable`` copy (``KerasVariable._export_to_saved_model_graph``), and
+    the SavedModel's saver (``saver_def``, what TF1 ``loader.load`` and so
+    ``saved_model_cli run`` restore through) restores those copies, while the graph reads
+    the handles of the wrapped ``tf.Variable``s: they stayed uninitialized ("Could not
+    find variable embedding/delta"). Tracking the wrapped variables directly (as
+    ``keras.export.ExportArchive`` does with ``_all_variables``) makes the saver restore
+    the very handles the signatures read, and stores each weight once (the Keras model
+    on top stored every weight twice). Table initializers run from the
+    ``__saved_model_init_op`` in both loaders.
+    """
     functions = zoo_model.task.serving_functions(zoo_model.model, zoo_model.assets)
     if "serving_default" not in functions:
         raise ExportError(f"Task {zoo_model.task.name!r} gave no 'serving_default' function.")
-    module = tf.Module()
-    module.model = zoo_model.model  # tracks every variable the functions read
-    signatures = {}
+    module = tf.Module(name=f"{zoo_model.task.name}_serving")
+    signatures, variables, seen = {}, [], set()
     for name, fn in functions.items():
         setattr(module, name, fn)
         concrete = fn.get_concrete_function() if hasattr(fn, "get_concrete_function") else fn
@@ -89,6 +112,12 @@ def serving_module(zoo_model) -> tuple[tf.Module, dict]:
                 "CPU-only servers. Build the model from zoo.layers (no cuDNN kernels)."
             )
         signatures[name] = concrete
+        for v in concrete.variables:
+            if id(v) not in seen:
+                seen.add(id(v))
+                variables.append(v)
+    module.captured_variables = variables
+    module.tables = _resources(zoo_model.model)
     return module, signatures
 
 
