@@ -1,6 +1,8 @@
 """Subprocess entry for the reliability tests: train the toy task like `zoo train` would.
 
 usage: python run_toy_train.py RUN_DIR OUT_NPZ [--strategy S] [--devices N] [--epochs E]
+       python run_toy_train.py --zoo-cli N ZOO_ARGS...   (`python -m zoo ZOO_ARGS` on N
+                                                            logical CPU devices)
 Env: ZOO_TEST_KILL_AT_BATCH=k sends SIGKILL to this process after global batch k.
 """
 
@@ -13,6 +15,20 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _logical_cpus(n: int) -> None:
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+
+
+if len(sys.argv) > 2 and sys.argv[1] == "--zoo-cli":
+    _logical_cpus(int(sys.argv[2]))
+    from zoo.cli import main
+
+    sys.exit(main(sys.argv[3:]))
 
 parser = argparse.ArgumentParser()
 parser.add_argument("run_dir")
@@ -27,10 +43,7 @@ args = parser.parse_args()
 import tensorflow as tf  # noqa: E402
 
 if args.devices:
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices
-    )
+    _logical_cpus(args.devices)
 strategy = None
 if args.strategy == "multiworker":
     strategy = tf.distribute.MultiWorkerMirroredStrategy()

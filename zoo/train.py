@@ -266,6 +266,45 @@ def _resume_state(run_dir: Path, monitor: str, mode: str) -> tuple[int, float | 
     return done, values[best_epoch], done - 1 - best_epoch
 
 
+def even_batches(dataset: tf.data.Dataset, replicas: int) -> tf.data.Dataset:
+    """Cut every batch of `dataset` to the largest multiple of `replicas` (dropping batches
+    smaller than `replicas`), so that a strategy splits each global batch evenly.
+
+    A `tf.distribute` strategy splits a global batch of n across R replicas as evenly as it
+    can; length-bucketed pipelines end each bucket with a partial batch, so replicas get
+    shards of different sizes, or none (n < R). Keras 3.15 cannot build a model from
+    unequal shards and TensorFlow's Conv1D returns a wrongly shaped result for an empty
+    shard (NER's character CNN). Cutting costs at most R - 1 examples per partial batch of
+    the epoch (a different few every epoch, since the shuffle changes), and makes each
+    replica's mean loss the mean over the same number of examples, so a mirrored step
+    equals a one-device step on the same global batch.
+
+    Args:
+        dataset: batches whose every component has the batch on axis 0, e.g.
+            ``(inputs, targets[, sample_weight])`` with nested dicts.
+        replicas: `strategy.num_replicas_in_sync`.
+
+    Returns:
+        The same structure with batch sizes that are positive multiples of `replicas`.
+    """
+    if replicas <= 1:
+        return dataset
+
+    def size(*batch):
+        return tf.shape(tf.nest.flatten(batch)[0])[0]
+
+    def cut(*batch):
+        keep = (size(*batch) // replicas) * replicas
+        batch = tf.nest.map_structure(lambda t: t[:keep], batch)
+        return batch[0] if len(batch) == 1 else batch
+
+    return (
+        dataset.map(cut, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .filter(lambda *batch: size(*batch) > 0)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
 def _command_line() -> str:
     argv = sys.argv[:]
     if argv and argv[0].endswith(("__main__.py", "zoo")):
@@ -351,10 +390,12 @@ def train_from_config(
     # resumed run skips the batches of the epochs already done, so a resumed deterministic
     # run sees exactly the batches of an uninterrupted one.
     done, best_so_far, wait = _resume_state(run_dir, task.monitor, task.monitor_mode)
-    steps = int(data.train.cardinality())
+    replicas = strategy.num_replicas_in_sync
+    train_ds, val_ds = even_batches(data.train, replicas), even_batches(data.validation, replicas)
+    steps = int(train_ds.cardinality())
     if steps < 0:  # unknown (e.g. length bucketing): one pass, which also fills any cache
-        steps = sum(1 for _ in data.train)
-    train_ds = data.train.repeat()
+        steps = sum(1 for _ in train_ds)
+    train_ds = train_ds.repeat()
     if done:
         train_ds = train_ds.skip(done * steps)
     callbacks = [
@@ -380,7 +421,7 @@ def train_from_config(
     history = model.fit(
         train_ds,
         steps_per_epoch=steps,
-        validation_data=data.validation,
+        validation_data=val_ds,
         epochs=cfg["epochs"],
         callbacks=callbacks,
         verbose=verbose,
