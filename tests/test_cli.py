@@ -100,3 +100,25 @@ def test_failure_in_a_subprocess_is_one_line_without_traceback():
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "zoo: error: Unknown model name 'no_such_model'" in proc.stderr
+
+
+def test_several_seeds_keep_separate_runs_and_summarise_in_the_first_preset(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    toy_task.register()
+    config = tmp_path / "toy.yaml"
+    config.write_text(yaml.safe_dump(toy_task.toy_config(epochs=1)))
+    run, preset = tmp_path / "run", tmp_path / "preset"
+    argv = ["train", str(config), "--seeds", "0", "1", "--json"]
+    assert main([*argv, "--run-dir", str(run), "--preset-dir", str(preset)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["seed"] for r in out] == [0, 1]
+    assert out[0]["preset"] == str(preset) and out[1]["preset"] == f"{preset}-seed1"
+    assert (tmp_path / "run-seed1" / "history.csv").is_file()
+    meta = json.loads((preset / "metadata.json").read_text())
+    assert meta["seed"] == 0  # the first seed's preset is not overwritten by the second
+    summary = meta["metrics_seeds"]
+    per_seed = [r["metrics"]["accuracy"] for r in out]
+    assert summary["seeds"] == [0, 1]
+    assert summary["mean"]["accuracy"] == pytest.approx(sum(per_seed) / 2)

@@ -108,7 +108,13 @@ def cmd_train(args) -> int:
 
     seeds = args.seeds or [args.seed]
     results = []
-    for seed in seeds:
+    for i, seed in enumerate(seeds):
+        # Several seeds: the first run owns --run-dir/--preset-dir (and --publish); the
+        # others get their own directories, so no run resumes or overwrites another's.
+        run_dir, preset_dir = args.run_dir, args.preset_dir
+        if i > 0:
+            run_dir = f"{run_dir}-seed{seed}" if run_dir else None
+            preset_dir = f"{preset_dir}-seed{seed}" if preset_dir else None
         # Progress goes to stderr so that stdout holds only the result (--json for scripts).
         with contextlib.redirect_stdout(sys.stderr):
             res = train_from_config(
@@ -119,8 +125,8 @@ def cmd_train(args) -> int:
                 epochs=args.epochs,
                 smoke=args.smoke,
                 deterministic=args.deterministic,
-                run_dir=args.run_dir,
-                preset_dir=args.preset_dir,
+                run_dir=run_dir,
+                preset_dir=preset_dir,
                 verbose=1 if sys.stdout.isatty() else 2,
             )
         results.append(
@@ -131,7 +137,7 @@ def cmd_train(args) -> int:
             }
         )
         print(f"seed {seed}: {json.dumps(res.metrics, default=str)}", file=sys.stderr)
-    if len(results) > 1 and args.publish:
+    if len(results) > 1 and results[0]["preset"]:
         from zoo.train import record_seed_metrics
 
         record_seed_metrics(results)
