@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -109,6 +112,41 @@ def rnn_numpy(x, W_x, W_h, b, h0=None):
 H_np = rnn_numpy(x, W_x, W_h, b)
 P_np = softmax(H_np @ W_y + b_y)
 print("states", H_np.shape, "\nnext-char probabilities\n", P_np.round(3))
+
+# %% [markdown]
+# ## The network unrolled over time
+#
+# Drawn step by step, the loop above is a feed-forward network four layers deep whose
+# layers all share `W_x`, `W_h` and `W_y`; below it, the state vector `h_t` (8 units) that
+# flows along the horizontal arrows.
+
+# %%
+fig, (ax, ax_h) = plt.subplots(2, 1, figsize=(8, 5.5), height_ratios=[1.2, 1])
+for t, c in enumerate(text[:-1]):
+    for y0, label, color in (
+        (0, f"x{t}={c!r}", "tab:red"),
+        (1, f"h{t}", "tab:green"),
+        (2, f"y{t}", "tab:blue"),
+    ):
+        ax.add_patch(
+            plt.Rectangle((2 * t - 0.45, 1.4 * y0 - 0.3), 0.9, 0.6, color=color, alpha=0.6)
+        )
+        ax.text(2 * t, 1.4 * y0, label, ha="center", va="center")
+    ax.annotate("", (2 * t, 1.1), (2 * t, 0.3), arrowprops=dict(arrowstyle="->"))
+    ax.text(2 * t + 0.1, 0.7, "W_x", fontsize=8)
+    ax.annotate("", (2 * t, 2.5), (2 * t, 1.7), arrowprops=dict(arrowstyle="->"))
+    ax.text(2 * t + 0.1, 2.1, "W_y", fontsize=8)
+    ax.annotate("", (2 * t - 0.45, 1.4), (2 * t - 1.55, 1.4), arrowprops=dict(arrowstyle="->"))
+    ax.text(2 * t - 1.25, 1.5, "W_h", fontsize=8)
+ax.text(-1.6, 1.4, "h=0 ", ha="right", va="center")
+ax.set_xlim(-2.5, 7)
+ax.set_ylim(-0.5, 3.2)
+ax.axis("off")
+ax.set_title("SimpleRNN unrolled over 'hell' (same weights at every step)")
+ax_h.imshow(H_np.T, cmap="coolwarm", vmin=-1, vmax=1, aspect="auto")
+ax_h.set_xticks(range(4), [f"h{t} after {c!r}" for t, c in enumerate(text[:-1])])
+ax_h.set_ylabel("unit")
+plt.show()
 
 # %% [markdown]
 # ## The same with `zoo.layers.SimpleRNN`

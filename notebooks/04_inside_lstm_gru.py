@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -54,7 +57,8 @@ GPUS = tf.config.list_physical_devices("GPU")
 if GPUS:
     keras.mixed_precision.set_global_policy("mixed_float16")
 BATCH = 256 if GPUS else 32
-N_SENTENCES, EPOCHS, UNITS, MAX_LEN = (300, 2, 32, 80) if SMOKE else (8000, 10, 128, 120)
+# full mode: ~10 min on 2 CPU cores (both cells)
+N_SENTENCES, EPOCHS, UNITS, MAX_LEN = (300, 2, 32, 80) if SMOKE else (5000, 8, 96, 120)
 print("GPU:", bool(GPUS), "| smoke mode:", SMOKE)
 
 # %% [markdown]

@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -31,6 +34,8 @@
 import os
 
 SMOKE = os.environ.get("ZOO_NOTEBOOK_SMOKE", "1") == "1"  # 0: full mode
+# epochs: smoke 1; full mode None = the config's schedule (25 epochs, early stopping)
+EPOCHS = int(os.environ.get("ZOO_NOTEBOOK_EPOCHS", 0)) or (1 if SMOKE else None)
 SEED = 0
 # ruff: noqa: E402  (notebook cells import where they are first needed)
 
@@ -115,7 +120,7 @@ result = zoo.train_from_config(
     config,
     strategy=strategy,
     smoke=SMOKE,
-    epochs=1 if SMOKE else None,
+    epochs=EPOCHS,
     run_dir=workdir / "run",
     preset_dir=workdir / "preset",
     verbose=0,

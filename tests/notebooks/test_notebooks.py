@@ -1,7 +1,9 @@
 """Every tutorial notebook runs top to bottom in smoke mode and passes its own checks.
 
-The notebooks are committed as jupytext percent scripts (``notebooks/NN_topic.py``);
-each test converts one to a notebook, executes it with nbclient on the ``python3``
+The notebooks are committed as jupytext pairs: a percent script ``notebooks/NN_topic.py``
+(readable diffs, what these tests execute) and ``notebooks/NN_topic.ipynb`` without outputs
+(what users open). The tests check that each pair has the same cells, then convert each
+script to a notebook and execute it with nbclient on the ``python3``
 kernel in a temporary directory (``ZOO_NOTEBOOK_SMOKE=1``, the normal ``ZOO_HOME``
 cache), and fails on any error, including the notebook's closing assertions.
 """
@@ -30,9 +32,43 @@ def test_all_eleven_notebooks_exist():
 
 
 def test_notebooks_are_committed_without_outputs():
-    for ipynb in NOTEBOOKS_DIR.glob("*.ipynb"):
+    ipynbs = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+    assert ipynbs
+    for ipynb in ipynbs:
         nb = nbformat.read(ipynb, as_version=4)
-        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), ipynb
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, ipynb
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_script_and_its_paired_ipynb_have_identical_cells(name):
+    """The .ipynb users open and the .py the tests run cannot drift apart.
+
+    After editing either file, run ``jupytext --sync notebooks/NN_topic.py`` (or .ipynb)."""
+    script = NOTEBOOKS_DIR / name
+    ipynb = script.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} missing: jupytext --sync {script}"
+    from_script = jupytext.read(script)
+    from_ipynb = nbformat.read(ipynb, as_version=4)
+    assert _cells(from_ipynb) == _cells(from_script), f"{name} and {ipynb.name} differ"
+    assert from_ipynb.metadata["kernelspec"]["name"] == "python3"
+    assert from_ipynb.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+
+
+def test_every_ipynb_has_its_script():
+    for ipynb in NOTEBOOKS_DIR.glob("*.ipynb"):
+        assert ipynb.with_suffix(".py").exists(), ipynb
+
+
+def test_readme_lists_every_notebook():
+    readme = (NOTEBOOKS_DIR / "README.md").read_text()
+    for name in NOTEBOOKS:
+        assert Path(name).with_suffix(".ipynb").name in readme, name
 
 
 def test_each_notebook_has_a_parameters_cell_and_ends_with_assertions():
