@@ -11,15 +11,18 @@ result loads with plain ``tf.saved_model.load`` in a process that never imports
   renamed into place at the end; an existing target is kept unless `overwrite`;
 * portably: the graph is checked to contain no cuDNN-only ops (``CudnnRNN*``),
   which would fail on CPU-only servers (our layers never emit them);
-* TFLite: ``format="tflite"`` writes ``<directory>/model.tflite``, the numeric model
-  (token ids in, scores out) with TFLite builtin ops only, beside ``assets/`` (the
-  vocabularies and label/tag names to tokenize and decode on device). Raw-string
-  preprocessing would need TF "select" ops, which the stock TFLite/LiteRT interpreters
-  do not run, so it stays in the SavedModel.
+* TFLite (sentiment and NER): ``format="tflite"`` writes ``<directory>/model.tflite``,
+  the numeric model (token ids in; probabilities, or Viterbi-decoded tag ids and
+  emissions, out) for a batch of one with TFLite builtin ops only, beside
+  ``assets/*.json`` (vocabularies, label/tag names) and ``tflite_signature.json``
+  (inputs, preprocessing, outputs). String preprocessing stays outside the flatbuffer:
+  the stock TFLite/LiteRT interpreter has no string ops (they would need Flex/Select
+  ops). `TFLiteModel` runs the export on raw strings like ``zoo.load(name).predict``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import types
@@ -121,39 +124,110 @@ def serving_module(zoo_model) -> tuple[tf.Module, dict]:
     return module, signatures
 
 
-def core_function(keras_model):
-    """The Keras model as a concrete function on its own (numeric) inputs."""
-    inputs = getattr(keras_model, "inputs", None)
-    if not inputs:
+#: Tasks whose models convert to TFLite builtins (their Task has the `tflite_*` methods).
+TFLITE_TASKS = ("sentiment", "ner")
+
+
+def tflite_flatbuffer(zoo_model) -> bytes:
+    """The task's numeric model (`Task.tflite_function`: ids in, scores/tags out, batch of
+    one) converted to a TFLite flatbuffer with builtin ops only.
+
+    Variables become constants (the stock interpreter has no resource variables) and
+    no Flex/Select ops are allowed: raw-string preprocessing stays outside (see
+    `Task.tflite_preprocess` and ``tflite_signature.json``).
+    """
+    task = zoo_model.task
+    if not hasattr(task, "tflite_function"):
         raise ExportError(
-            f"TFLite export needs a functional Keras model with declared inputs; "
-            f"{type(keras_model).__name__} has none. Use format='saved_model'."
+            f"TFLite export is available for the tasks {list(TFLITE_TASKS)}, not "
+            f"{task.name!r}. Use format='saved_model'."
         )
-    specs = [tf.TensorSpec(x.shape, x.dtype, name=x.name.split(":")[0]) for x in inputs]
-
-    @tf.function(input_signature=specs, autograph=False)
-    def core(*xs):
-        out = keras_model(list(xs) if len(xs) > 1 else xs[0], training=False)
-        return out if isinstance(out, dict) else {"output": out}
-
-    return core.get_concrete_function()
-
-
-def _write_tflite(zoo_model, directory: Path) -> None:
-    """TFLite of the numeric model (ids in, scores out) with TFLite builtin ops only, plus the
-    assets (vocabularies, label/tag names) an on-device app needs to tokenize and decode.
-    String preprocessing stays in the SavedModel: TFLite's builtins have no string ops."""
-    import json
-
-    concrete = core_function(zoo_model.model)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], zoo_model.model)
+    fn = task.tflite_function(zoo_model.model, zoo_model.assets)
+    concrete = fn.get_concrete_function()
+    bad = graph_op_types(concrete) & GPU_ONLY_OPS
+    if bad:
+        raise ExportError(f"The TFLite function contains GPU-only ops {sorted(bad)}.")
+    # With a trackable owner the converter takes its SavedModel path: it freezes the
+    # variables itself and writes the named 'serving_default' signature (inputs and
+    # outputs by name). Freezing first (convert_variables_to_constants_v2) would lose
+    # the names: the frozen graph cannot be saved (custom-gradient captures).
+    owner = tf.Module()
+    owner.serve = fn
+    owner.captured_variables = list(concrete.variables)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], owner)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    converter.experimental_enable_resource_variables = False
-    (directory / "model.tflite").write_bytes(converter.convert())
+    flatbuffer = converter.convert()
+    # The converter silently falls back to an unnamed path when it cannot save `owner`.
+    runner = tf.lite.Interpreter(model_content=flatbuffer).get_signature_list()
+    if "serving_default" not in runner:
+        raise ExportError(
+            f"The TFLite model of {task.name!r} lost its 'serving_default' signature "
+            f"(got {sorted(runner)})."
+        )
+    return flatbuffer
+
+
+def _write_tflite(zoo_model, flatbuffer: bytes, directory: Path) -> None:
+    """``model.tflite`` + ``assets/<key>.json`` (vocabularies, label/tag names) +
+    ``tflite_signature.json`` (inputs, preprocessing, outputs) + ``config.json``."""
+    (directory / "model.tflite").write_bytes(flatbuffer)
     (directory / "assets").mkdir()
     for key, value in zoo_model.assets.items():
-        (directory / "assets" / f"{key}.json").write_text(json.dumps(value, ensure_ascii=False))
+        (directory / "assets" / f"{key}.json").write_text(
+            json.dumps(value, ensure_ascii=False), encoding="utf-8"
+        )
+    task = zoo_model.task
+    signature = {
+        "task": task.name,
+        "model": zoo_model.config.get("name"),
+        "format": "TFLite flatbuffer, builtin ops only; signature 'serving_default'",
+        "batch_size": 1,
+        **task.tflite_signature(zoo_model.assets),
+    }
+    (directory / "tflite_signature.json").write_text(
+        json.dumps(signature, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     (directory / "config.json").write_text(json.dumps(zoo_model.config, indent=2))
+
+
+class TFLiteModel:
+    """Runs an exported ``model.tflite`` on raw input with the JSON files beside it.
+
+    ``TFLiteModel(directory).predict(texts)`` gives what ``zoo.load(name).predict(texts)``
+    gives (sentiment: ``[{"label", "probability"}]``; NER: ``[{"tokens", "tags",
+    "entities"}]``), computed by the stock TFLite interpreter, one string at a time
+    (the model's batch is 1). The vocabularies and names come from the exported
+    ``assets/*.json`` (not from the preset); the text preprocessing is the task's own
+    (`Task.tflite_preprocess`, the same TensorFlow string ops as the SavedModel).
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        from zoo.tasks import get_task
+
+        directory = Path(directory)
+        self.signature = json.loads((directory / "tflite_signature.json").read_text("utf-8"))
+        self.assets = {
+            p.stem: json.loads(p.read_text("utf-8")) for p in (directory / "assets").glob("*.json")
+        }
+        self.task = get_task(self.signature["task"])
+        self.interpreter = tf.lite.Interpreter(model_path=str(directory / "model.tflite"))
+        self._run = self.interpreter.get_signature_runner("serving_default")
+
+    def run(self, inputs: dict) -> dict:
+        """One example's numeric inputs (``[1, ...]`` arrays) -> the model's outputs."""
+        return self._run(**inputs)
+
+    def predict(self, inputs: list) -> list:
+        """Raw strings -> one readable result per string (see the class docstring)."""
+        if isinstance(inputs, str) or not isinstance(inputs, (list, tuple)):
+            raise TypeError(
+                "Received an invalid value for argument 'inputs', expected a list of str, "
+                f"got {type(inputs).__name__}."
+            )
+        return [
+            self.task.tflite_postprocess(self.assets, self.run(x), context)
+            for x, context in self.task.tflite_preprocess(self.assets, list(inputs))
+        ]
 
 
 def export(
@@ -190,13 +264,16 @@ def export(
             "(or --overwrite on the command line) to replace it."
         )
     zoo_model = _resolve(model)
+    # Traced/converted before anything is written.
     if format == "saved_model":
-        module, signatures = serving_module(zoo_model)  # traced before anything is written
+        module, signatures = serving_module(zoo_model)
+    else:
+        flatbuffer = tflite_flatbuffer(zoo_model)
     with atomic_dir(directory, overwrite=overwrite) as tmp:
         if format == "saved_model":
             tf.saved_model.save(module, str(tmp), signatures=signatures)
         else:
-            _write_tflite(zoo_model, tmp)
+            _write_tflite(zoo_model, flatbuffer, tmp)
     return directory
 
 

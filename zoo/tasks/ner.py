@@ -520,6 +520,101 @@ class NERTask(Task):
             results.append({"tokens": tokens, "tags": tags, "entities": entities})
         return results
 
+    # -- TFLite (`zoo.export(..., format="tflite")`, `zoo.export.TFLiteModel`) -----------
+    def tflite_function(self, model, assets):
+        """The numeric model for TFLite builtins, Viterbi included: ``words`` int32
+        ``[1, T]``, ``chars`` int32 ``[1, T, MAX_CHARS]``, ``casing`` int32 ``[1, T]`` ->
+        ``{"emissions": float32 [1, T, 9], "tags": int32 [1, T]}`` (tag ids in `TAGS`
+        order, IOB2-valid, as `decode_tags`). Static batch (1) and character width
+        (`MAX_CHARS`) let the converter lower the loops and slices to builtins."""
+        specs = [
+            tf.TensorSpec([1, None], tf.int32, name="words"),
+            tf.TensorSpec([1, None, ner_data.MAX_CHARS], tf.int32, name="chars"),
+            tf.TensorSpec([1, None], tf.int32, name="casing"),
+        ]
+        crf = _crf_layer(model)
+
+        @tf.function(input_signature=specs, autograph=False)
+        def tflite(words, chars, casing):
+            emissions = model({"words": words, "chars": chars, "casing": casing}, training=False)
+            mask = tf.not_equal(words, 0)
+            if crf is not None:
+                tags = crf.decode(emissions, mask)
+            else:
+                tags = tf.argmax(emissions, axis=-1, output_type=tf.int32)
+            tags = repair_iob2(tf.where(mask, tags, 0))
+            return {"emissions": tf.cast(emissions, tf.float32), "tags": tags}
+
+        return tflite
+
+    def tflite_preprocess(self, assets, texts):
+        """Raw strings -> one ``(inputs, tokens)`` per string: ``inputs`` as
+        `tflite_function` takes them (the SavedModel's tokenization, lookups and casing
+        classes, characters padded to `MAX_CHARS`; an empty text is one padding token),
+        ``tokens`` the list of token strings."""
+        vectorize = ner_data.make_vectorizer(assets)
+        out = []
+        for row in ner_data.tokenize(tf.constant(list(texts), tf.string)).to_list():
+            x = {k: v.numpy() for k, v in vectorize(tf.constant([row or [b""]])).items()}
+            x["chars"] = np.pad(
+                x["chars"], [(0, 0), (0, 0), (0, ner_data.MAX_CHARS - x["chars"].shape[2])]
+            )
+            out.append((x, [t.decode("utf-8") for t in row]))
+        return out
+
+    def tflite_postprocess(self, assets, outputs, context):
+        """The interpreter's outputs for one string (and its tokens) -> ``{"tokens",
+        "tags", "entities"}`` as `predict` gives them."""
+        names = list(assets.get("tags", TAGS))
+        tokens = context
+        tags = [names[int(i)] for i in np.reshape(outputs["tags"], [-1])[: len(tokens)]]
+        entities = [
+            {"text": " ".join(tokens[s:e]), "type": typ, "start": s, "end": e}
+            for typ, s, e in spans_from_tags(tags)
+        ]
+        return {"tokens": tokens, "tags": tags, "entities": entities}
+
+    def tflite_signature(self, assets):
+        """What an on-device app needs to feed and read ``model.tflite`` (JSON-able)."""
+        return {
+            "inputs": {
+                "words": {"dtype": "int32", "shape": [1, "T >= 1"]},
+                "chars": {"dtype": "int32", "shape": [1, "T", ner_data.MAX_CHARS]},
+                "casing": {"dtype": "int32", "shape": [1, "T"]},
+            },
+            "outputs": {
+                "tags": {
+                    "dtype": "int32",
+                    "shape": [1, "T"],
+                    "values": "index into assets/tags.json",
+                },
+                "emissions": {"dtype": "float32", "shape": [1, "T", NUM_TAGS]},
+            },
+            "preprocessing": {
+                "tokenization": (
+                    "zoo.data.ner.tokenize: every character that is not a letter, digit, "
+                    "mark, '_', space, '.', '-', ''' or '&' is its own token; a possessive "
+                    "'s is split off; split on whitespace; a final '.' is split off a token "
+                    "unless it has another '.' or is one character; at most "
+                    f"{ner_data.MAX_TOKENS} tokens"
+                ),
+                "words": "id = 2 + index of the lower-cased token in assets/words.json; "
+                "0 = padding, 1 = unknown",
+                "chars": f"first {ner_data.MAX_CHARS} characters (Unicode code points) of the "
+                "token (case kept), id = 2 + index in assets/chars.json, 1 = unknown; "
+                f"padded with 0 to {ner_data.MAX_CHARS}",
+                "casing": {
+                    "classes": list(ner_data.CASING_CLASSES),
+                    "rule": "zoo.data.ner.casing_ids: id = index in classes (0 = padding)",
+                },
+                "empty_text": "a single padding token (all ids 0)",
+            },
+            "postprocessing": (
+                "tags[t] names the tag of token t (IOB2, already Viterbi-decoded with the "
+                "CRF's constrained transitions); entities = maximal B-X I-X... runs"
+            ),
+        }
+
     def example_inputs(self):
         return [
             "Pankaj lives in Munich",

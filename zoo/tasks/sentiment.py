@@ -477,6 +477,80 @@ class SentimentTask(Task):
         model._zoo_sentiment_serving = server
         return {"serving_default": server.serve}
 
+    # -- TFLite (`zoo.export(..., format="tflite")`, `zoo.export.TFLiteModel`) -----------
+    def tflite_function(self, model: keras.Model, assets: dict):
+        """The numeric model for TFLite builtins: ``token_ids`` int32 ``[1, time]`` (a
+        static batch of one lets the recurrent loop lower to builtins; time >= 1) ->
+        ``{"positive_probability": float32 [1]}``. A float16 embedding base is widened to
+        float32 (exactly; TFLite's Gather has no float16)."""
+        config = model.get_config()
+        widened = False
+        for layer in config["layers"]:
+            if layer["class_name"] == "ScaledFineTuneEmbedding":
+                widened |= layer["config"]["base_dtype"] != "float32"
+                layer["config"]["base_dtype"] = "float32"
+        if widened:
+            weights = [
+                w.astype(np.float32) if w.dtype == np.float16 else w for w in model.get_weights()
+            ]
+            model = keras.Model.from_config(config)
+            model.set_weights(weights)
+
+        @tf.function(
+            input_signature=[tf.TensorSpec([1, None], tf.int32, name="token_ids")],
+            autograph=False,
+        )
+        def tflite(token_ids):
+            p = tf.cast(model(token_ids, training=False), tf.float32)
+            return {"positive_probability": tf.reshape(p, [1])}
+
+        return tflite
+
+    def tflite_preprocess(self, assets: dict, texts: list[str]) -> list[tuple[dict, None]]:
+        """Raw strings -> one ``({"token_ids": int32 [1, time]}, None)`` per string: the
+        SavedModel's preprocessing (`zoo.data.sentiment.tokenize`, truncation to
+        ``max_length``) with the vocabulary asset; an empty text is one padding id."""
+        vocab, _, max_length = _check_assets(assets)
+        lookup = keras.layers.StringLookup(
+            vocabulary=vocab[2:], mask_token="", oov_token="[UNK]", num_oov_indices=1
+        )
+        tokens = data.tokenize(tf.constant(list(texts), tf.string))[:, :max_length]
+        rows = tf.cast(lookup(tokens), tf.int32).to_list()
+        return [({"token_ids": np.asarray([row or [0]], np.int32)}, None) for row in rows]
+
+    def tflite_postprocess(self, assets: dict, outputs: dict, context=None) -> dict[str, Any]:
+        """The interpreter's outputs for one string -> ``{"label", "probability"}`` as
+        `predict` gives them."""
+        _, labels, _ = _check_assets(assets)
+        p = float(np.reshape(outputs["positive_probability"], [-1])[0])
+        return {"label": labels[int(p >= 0.5)], "probability": p if p >= 0.5 else 1.0 - p}
+
+    def tflite_signature(self, assets: dict) -> dict[str, Any]:
+        """What an on-device app needs to feed and read ``model.tflite`` (JSON-able)."""
+        _, labels, max_length = _check_assets(assets)
+        return {
+            "inputs": {"token_ids": {"dtype": "int32", "shape": [1, "time >= 1"]}},
+            "outputs": {"positive_probability": {"dtype": "float32", "shape": [1]}},
+            "preprocessing": {
+                "steps": [
+                    "lower-case (Unicode)",
+                    "apply `regex_rules` in order (RE2 syntax, replace all matches)",
+                    "split on whitespace",
+                    f"keep the first max_length={max_length} tokens",
+                    "id = index of the token in assets/vocabulary.json "
+                    "(0 = '' padding, 1 = '[UNK]' for unknown tokens)",
+                    "an empty text is the single id 0",
+                ],
+                "regex_rules": [list(rule) for rule in data._RULES],
+                "max_length": max_length,
+                "vocabulary": "assets/vocabulary.json",
+            },
+            "postprocessing": (
+                f"p = positive_probability; label = {labels}[p >= 0.5]; "
+                "probability of that label = max(p, 1 - p)"
+            ),
+        }
+
     def example_inputs(self) -> list[str]:
         return [
             "There is nothing to like in this movie.",
