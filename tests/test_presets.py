@@ -67,3 +67,11 @@ def test_tampered_published_preset_is_refused(tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(registry.PresetError, match="sha256 mismatch"):
         zoo.load(copy)
+
+
+def test_readme_results_table_matches_the_presets_metadata():
+    """The README table is `python -m zoo list --markdown`: it cannot go stale."""
+    readme = (registry.PACKAGE_DIR.parent / "README.md").read_text()
+    table = registry.results_table()
+    assert table in readme, "README results table is stale: paste `python -m zoo list --markdown`"
+    assert table.count("\n") == len(PRESETS) + 2

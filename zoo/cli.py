@@ -37,6 +37,9 @@ def _print(args, payload, text: str | None = None) -> None:
 def cmd_list(args) -> int:
     from zoo import registry
 
+    if getattr(args, "markdown", False):
+        print(registry.results_table(), end="")
+        return EXIT_OK
     names = registry.list_models(task=args.task, pretrained=True if args.pretrained else None)
     rows = []
     for n in names:
@@ -235,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list", cmd_list, "list registered models")
     p.add_argument("--task", choices=["sentiment", "ner", "captioning", "translation"])
     p.add_argument("--pretrained", action="store_true", help="only models with a preset")
+    p.add_argument(
+        "--markdown", action="store_true", help="the README results table of the presets"
+    )
     p = add("info", cmd_info, "model card of a registered model")
     p.add_argument("name")
     p = add("predict", cmd_predict, "predict on raw inputs (text, or image paths for captioning)")

@@ -412,3 +412,42 @@ def info(name: str) -> dict:
             if key in meta:
                 card[key] = meta[key]
     return card
+
+
+_RESULT_FORMATS = {
+    "sentiment": lambda m: f"accuracy {m['accuracy']:.2f}",
+    "ner": lambda m: f"f1 {m['f1']:.2f}",
+    "translation": lambda m: (
+        f"bleu {m['bleu']:.2f} (lowercased {m['bleu_lowercase']:.1f}, chrF {m['chrf']:.1f})"
+    ),
+    "captioning": lambda m: (
+        f"bleu4 {m['bleu4']:.2f} (exact {m['exact_match']:.1f}%; "
+        f"NN baseline BLEU-4 {m['nn_bleu4']:.1f})"
+    ),
+}
+
+
+def results_table() -> str:
+    """The README's results table (Markdown), one row per published preset, read from
+    the presets' ``metadata.json`` (`python -m zoo list --markdown` prints it)."""
+    from zoo.tasks import get_task
+
+    rows = [
+        "| model | task | cell | parameters | preset size | test metric "
+        "| seeds mean ± std | epochs | training time (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in list_models(pretrained=True):
+        meta = json.loads((preset_dir(name) / "metadata.json").read_text())
+        task = meta["task"]
+        key = get_task(task).primary_metric
+        seeds = meta.get("metrics_seeds")
+        spread = "–"
+        if seeds:
+            spread = f"{seeds['mean'][key]:.2f} ± {seeds['std'][key]:.2f} (n={len(seeds['seeds'])})"
+        rows.append(
+            f"| `{name}` | {task} | {name.split('_')[1]} | {meta['parameters']:,} "
+            f"| {meta['size_bytes'] / 1e6:.1f} MB | {_RESULT_FORMATS[task](meta['metrics'])} "
+            f"| {spread} | {meta['epochs_run']} | {meta['training_time_s']:.1f} |"
+        )
+    return "\n".join(rows) + "\n"
