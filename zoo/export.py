@@ -128,6 +128,16 @@ def serving_module(zoo_model) -> tuple[tf.Module, dict]:
 TFLITE_TASKS = ("sentiment", "ner")
 
 
+def _interpreter(**kwargs):
+    """`tf.lite.Interpreter` without its deprecation banner (LiteRT's `ai_edge_litert`
+    interpreter is the same runtime; it is not a dependency here)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        return tf.lite.Interpreter(**kwargs)
+
+
 def tflite_flatbuffer(zoo_model) -> bytes:
     """The task's numeric model (`Task.tflite_function`: ids in, scores/tags out, batch of
     one) converted to a TFLite flatbuffer with builtin ops only.
@@ -158,7 +168,7 @@ def tflite_flatbuffer(zoo_model) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     flatbuffer = converter.convert()
     # The converter silently falls back to an unnamed path when it cannot save `owner`.
-    runner = tf.lite.Interpreter(model_content=flatbuffer).get_signature_list()
+    runner = _interpreter(model_content=flatbuffer).get_signature_list()
     if "serving_default" not in runner:
         raise ExportError(
             f"The TFLite model of {task.name!r} lost its 'serving_default' signature "
@@ -210,7 +220,7 @@ class TFLiteModel:
             p.stem: json.loads(p.read_text("utf-8")) for p in (directory / "assets").glob("*.json")
         }
         self.task = get_task(self.signature["task"])
-        self.interpreter = tf.lite.Interpreter(model_path=str(directory / "model.tflite"))
+        self.interpreter = _interpreter(model_path=str(directory / "model.tflite"))
         self._run = self.interpreter.get_signature_runner("serving_default")
 
     def run(self, inputs: dict) -> dict:
