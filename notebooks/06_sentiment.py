@@ -58,7 +58,7 @@ CELLS = (
     else ["sentiment_rnn_mr", "sentiment_lstm_mr", "sentiment_gru_mr"]
 )
 N_TEST = 128 if SMOKE else None
-print("GPU:", bool(GPUS), "| smoke mode:", SMOKE)
+print("GPU:", bool(GPUS), "| smoke mode:", SMOKE, "| epochs:", EPOCHS or "from the config")
 
 # %% [markdown]
 # ## Train

@@ -55,7 +55,7 @@ from zoo.tasks import get_task
 GPUS = tf.config.list_physical_devices("GPU")  # zoo.train switches on mixed precision itself
 NAME = "ner_bilstm_conll2003"
 TYPES = ["PER", "ORG", "LOC", "MISC"]
-print("GPU:", bool(GPUS), "| smoke mode:", SMOKE)
+print("GPU:", bool(GPUS), "| smoke mode:", SMOKE, "| epochs:", EPOCHS or "from the config")
 
 # %% [markdown]
 # ## Train

@@ -58,7 +58,7 @@ from zoo.tasks import get_task
 GPUS = tf.config.list_physical_devices("GPU")  # zoo.train switches on mixed precision itself
 NAME = "caption_lstm_emoji"
 N_SHOW = 4
-print("GPU:", bool(GPUS), "| smoke mode:", SMOKE)
+print("GPU:", bool(GPUS), "| smoke mode:", SMOKE, "| epochs:", EPOCHS or "from the config")
 
 # %% [markdown]
 # ## Train

@@ -56,7 +56,7 @@ from zoo.tasks import get_task
 GPUS = tf.config.list_physical_devices("GPU")  # zoo.train switches on mixed precision itself
 NAME = "translate_gru_spa_eng"
 SENTENCES = ["Tengo hambre.", "¿Dónde está la estación?", "Me gusta leer libros por la noche."]
-print("GPU:", bool(GPUS), "| smoke mode:", SMOKE)
+print("GPU:", bool(GPUS), "| smoke mode:", SMOKE, "| epochs:", EPOCHS or "from the config")
 
 # %% [markdown]
 # ## Train
