@@ -140,8 +140,8 @@ class GRUCell(RecurrentCell):
             d_in = d_in * recurrent_mask
         return tf.concat([d_z, d_r, d_hh], axis=-1), [dh * z + d_in], accumulated
 
-    def weight_gradients(self, d_projected, accumulated, prev_seqs, saved_seqs, constants, mask):
-        h_in = prev_seqs[0] if mask is None else prev_seqs[0] * mask
+    def weight_gradients(self, d_projected, accumulated, h_prev, saved_tas, constants, mask):
+        h_in = h_prev if mask is None else h_prev * mask
         units = self.units
         if self.reset_after:
             (d_inner,) = accumulated
@@ -149,7 +149,7 @@ class GRUCell(RecurrentCell):
             if "recurrent_bias" in constants:
                 grads["recurrent_bias"] = sum_steps(d_inner, constants["recurrent_bias"])
             return grads
-        r = saved_seqs[0][..., units : 2 * units]
+        r = saved_tas[0].stack()[..., units : 2 * units]
         return {
             "recurrent_kernel_zr": sum_outer(h_in, d_projected[..., : 2 * units]),
             "recurrent_kernel_h": sum_outer(r * h_in, d_projected[..., 2 * units :]),

@@ -253,10 +253,15 @@ class RecurrentCell(keras.layers.Layer):
         Returns ``(d_projected, d_prev_states, accumulated)``."""
         raise NotImplementedError
 
-    def weight_gradients(self, d_projected, accumulated, prev_seqs, saved_seqs, constants, mask):
+    def weight_gradients(self, d_projected, accumulated, h_prev, saved_tas, constants, mask):
         """Gradients of the step constants from the whole sequence, as large matmuls.
-        d_projected: ``(time, batch, gates*units)``; prev_seqs: states before each step."""
-        h_in = prev_seqs[0] if mask is None else prev_seqs[0] * mask
+
+        d_projected: ``(time, batch, gates*units)``; accumulated: what `backward_step`
+        returned per step, stacked over time; h_prev: ``(time, batch, units)`` the
+        first state before each step; saved_tas: the TensorArrays of what
+        `forward_step` saved (``.stack()`` one to get ``(time, ...)``); mask: the
+        recurrent dropout mask ``(batch, units)`` or None."""
+        h_in = h_prev if mask is None else h_prev * mask
         return {"recurrent_kernel": sum_outer(h_in, d_projected)}
 
     def call(self, inputs, states, training=False):
@@ -588,17 +593,34 @@ class RNNLayerBase(keras.layers.Layer):
 # --------------------------------------------------------------------------------------
 # the loops
 #
-# Speed notes (measured on 2 CPU cores): reading step t of a precomputed tensor by
-# slicing is cheaper than unstacking it into a TensorArray (one 26 MB copy less at
-# 64x100x1024), but TensorFlow's own gradient of a slice inside a while loop is
-# quadratic in the number of steps. So every loop whose gradient we write ourselves
-# slices; only the fallback loop that TensorFlow differentiates (activations whose
-# derivative we do not write) reads from a TensorArray.
+# Speed notes (measured on this 2-core machine, see `zoo.bench`). Per step the loop
+# costs one small matmul plus a dozen small ops, so copies and op counts matter:
+#
+# * Step t of a precomputed time-major tensor is read with `_at`, a Slice of dim 0
+#   that TensorFlow returns as a view of the buffer (no copy when the step's size is
+#   a multiple of 64 bytes). GatherV2 copied the step: 35-50 us per read of a
+#   64x1024 step, against 1-8 us for the Slice (loop of 100 reads, 1 or 2 threads).
+# * TensorFlow's own gradient of a slice inside a while loop is quadratic in the
+#   number of steps, so every loop whose gradient we write ourselves slices; only
+#   the fallback loop that TensorFlow differentiates (activations whose derivative
+#   we do not write) reads from a TensorArray.
+# * The training loop keeps what the backward loop needs in TensorArrays and the
+#   backward loop reads them in place (a TensorArray read is a view too) instead
+#   of stacking them and slicing again; the states' TensorArrays hold the initial
+#   state at index 0, so "the state before step t" is index t, with no shifted copy.
+# * Tried and dropped: XLA (`jit_compile=True`) of the forward loop (slower on this
+#   CPU: about 1.5x the CPU time of the plain loop at 64x100x256, plus a compile per
+#   sequence length); `tf.raw_ops.LSTMBlockCell` / `BlockLSTM` (their Eigen matmul
+#   is slower than oneDNN's here, 1.3-2x); one sigmoid over all four LSTM blocks
+#   (the extra 64x256 sigmoid costs more than the split it saves);
+#   `parallel_iterations=1` and 2-step unrolling (within noise).
 
 
 def _at(tensor, t):
-    # One GatherV2 op; `tensor[t]` with a tensor `t` adds Pack/AddV2 ops every step.
-    return tf.gather(tensor, t)
+    """Step ``t`` of a time-major tensor: ``(time, ...) -> (...)``, a view (no copy)."""
+    rank = tensor.shape.rank
+    begin = tf.stack([t] + [0] * (rank - 1))
+    return tf.squeeze(tf.slice(tensor, begin, [1] + [-1] * (rank - 1)), axis=0)
 
 
 def _unstack(tensor):
@@ -620,21 +642,33 @@ def _loop(steps, body, loop_vars):
 def _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save):
     """The forward loop over sliced steps.
 
-    Returns ``(states_seqs, saved_seqs, final_states)``: with ``save`` every state
-    and what `cell.forward_step` saves, stacked over time; else only the first
-    state's sequence and no saved tensors.
+    Without ``save`` (inference): returns ``(seq, final_states)``, the first state
+    of every step stacked ``(time, batch, units)``.
+
+    With ``save`` (training): returns ``(state_tas, saved_tas, final_states)``:
+    a TensorArray of ``time + 1`` entries per state (entry 0 the initial state,
+    entry t + 1 the state after step t) and one of ``time`` entries per tensor
+    `cell.forward_step` saves; `_backward` reads them in place.
     """
     steps = tf.shape(projected)[0]
-    n_seqs = len(init) if save else 1
-    n_saved = cell.saved_count if save else 0
     # A static element shape (batch may stay None) lets converters such as TFLite
     # lower the TensorLists.
-    seq_tas = [
-        tf.TensorArray(projected.dtype, size=steps, element_shape=s.shape) for s in init[:n_seqs]
+    if save:
+        state_tas = [
+            tf.TensorArray(
+                projected.dtype, size=steps + 1, element_shape=s.shape, clear_after_read=False
+            ).write(0, s)
+            for s in init
+        ]
+    else:
+        state_tas = [tf.TensorArray(projected.dtype, size=steps, element_shape=init[0].shape)]
+    offset = 1 if save else 0
+    saved_tas = [
+        tf.TensorArray(projected.dtype, size=steps, clear_after_read=False)
+        for _ in range(cell.saved_count if save else 0)
     ]
-    saved_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(n_saved)]
 
-    def body(t, seq_tas, saved_tas, *states):
+    def body(t, state_tas, saved_tas, *states):
         states = list(states)
         if save:
             new_states, saved = cell.forward_step(_at(projected, t), states, consts, recurrent_mask)
@@ -644,50 +678,51 @@ def _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save):
         if mask_tm is not None:
             m = _at(mask_tm, t)
             new_states = [tf.where(m, n, s) for n, s in zip(new_states, states, strict=True)]
-        seq_tas = [ta.write(t, s) for ta, s in zip(seq_tas, new_states, strict=False)]
+        state_tas = [ta.write(t + offset, s) for ta, s in zip(state_tas, new_states, strict=False)]
         saved_tas = [ta.write(t, s) for ta, s in zip(saved_tas, saved, strict=True)]
-        return (t + 1, seq_tas, saved_tas, *new_states)
+        return (t + 1, state_tas, saved_tas, *new_states)
 
-    seq_tas, saved_tas, *final_states = _loop(steps, body, (seq_tas, saved_tas, *init))
-    return [ta.stack() for ta in seq_tas], [ta.stack() for ta in saved_tas], final_states
+    state_tas, saved_tas, *final_states = _loop(steps, body, (state_tas, saved_tas, *init))
+    if save:
+        return state_tas, saved_tas, final_states
+    return state_tas[0].stack(), final_states
 
 
 def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads):
-    """Back-propagation through time from the forward loop's stored tensors.
+    """Back-propagation through time from the forward loop's TensorArrays.
 
+    forward: ``(state_tas, saved_tas, h_seq)`` from `_forward` with ``save``, and
+    the stacked first state ``(time + 1, batch, units)`` (initial state first).
     The backward loop runs `cell.backward_step` from the last step to the first and
     stores the gradients of the pre-activations; `cell.weight_gradients` turns them
     into the recurrent weights' gradients with one large matmul each (instead of a
     small matmul and an accumulation per step). Returns the gradients of
-    ``(projected, *constants in names order, *init)``.
+    ``(projected, *constants in names order, *initial states)``.
     """
-    states_seqs, saved_seqs, _ = forward
-    d_seq, *d_final = grads
+    state_tas, saved_tas, h_seq = forward
+    d_seq, *d_final = grads  # d_seq is None when the output sequence is unused
     steps = tf.shape(projected)[0]
     d_final = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final, init, strict=True)]
-    if d_seq is None:
-        d_seq = tf.zeros_like(states_seqs[0])
-    prev_seqs = [  # the state before every step
-        tf.concat([s0[None], seq[:-1]], axis=0) for s0, seq in zip(init, states_seqs, strict=True)
-    ]
     d_projected_ta = tf.TensorArray(projected.dtype, size=steps, element_shape=projected.shape[1:])
     acc_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(cell.accumulated_count)]
 
     def back(i, d_projected_ta, acc_tas, *d_states):
         t = steps - 1 - i
         d_states = list(d_states)
-        d_states[0] = d_states[0] + _at(d_seq, t)
+        if d_seq is not None:
+            d_states[0] = d_states[0] + _at(d_seq, t)
         if mask_tm is not None:
             # A masked step passed its state through unchanged.
             m = _at(mask_tm, t)
             zeros = [tf.zeros_like(d) for d in d_states]
             passed = [tf.where(m, z, d) for z, d in zip(zeros, d_states, strict=True)]
             d_states = [tf.where(m, d, z) for z, d in zip(zeros, d_states, strict=True)]
+        # Reads a cell does not use are pruned from the loop body by TensorFlow.
         d_proj, d_prev, accumulated = cell.backward_step(
             d_states,
-            [_at(seq, t) for seq in saved_seqs],
-            [_at(seq, t) for seq in prev_seqs],
-            [_at(seq, t) for seq in states_seqs],
+            [ta.read(t) for ta in saved_tas],
+            [ta.read(t) for ta in state_tas],
+            [ta.read(t + 1) for ta in state_tas],
             consts,
             recurrent_mask,
         )
@@ -701,7 +736,7 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
     d_projected = d_projected_ta.stack()
     accumulated = [ta.stack() for ta in acc_tas]
     d_consts = cell.weight_gradients(
-        d_projected, accumulated, prev_seqs, saved_seqs, consts, recurrent_mask
+        d_projected, accumulated, h_seq[:-1], saved_tas, consts, recurrent_mask
     )
     return (d_projected, *[d_consts[name] for name in names], *d_init)
 
@@ -734,17 +769,18 @@ def run_plain(cell, projected, initial_state, mask_tm, recurrent_mask, constants
     def recurrence(projected, *args):
         consts = dict(zip(names, args[: len(names)], strict=True))
         init = list(args[len(names) :])
-        seqs, _, final = _forward(
-            cell, projected, init, consts, mask_tm, recurrent_mask, save=False
-        )
+        seq, final = _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save=False)
 
         def grad(*grads):
-            forward = _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save=True)
+            state_tas, saved_tas, _ = _forward(
+                cell, projected, init, consts, mask_tm, recurrent_mask, save=True
+            )
+            forward = (state_tas, saved_tas, state_tas[0].stack())
             return _backward(
                 cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads
             )
 
-        return (seqs[0], *final), grad
+        return (seq, *final), grad
 
     result = recurrence(projected, *[constants[n] for n in names], *initial_state)
     return result[0], list(result[1 : 1 + n_states])
@@ -783,14 +819,18 @@ def run_with_bptt(cell, projected, initial_state, mask_tm, recurrent_mask, const
     def recurrence(projected, *args):
         consts = dict(zip(names, args[: len(names)], strict=True))
         init = list(args[len(names) :])
-        forward = _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save=True)
+        state_tas, saved_tas, final = _forward(
+            cell, projected, init, consts, mask_tm, recurrent_mask, save=True
+        )
+        h_seq = state_tas[0].stack()  # (time + 1, batch, units), initial state first
 
         def grad(*grads):
+            forward = (state_tas, saved_tas, h_seq)
             return _backward(
                 cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads
             )
 
-        return (forward[0][0], *forward[2]), grad
+        return (h_seq[1:], *final), grad
 
     result = recurrence(projected, *[constants[n] for n in names], *initial_state)
     return result[0], list(result[1 : 1 + n_states])
