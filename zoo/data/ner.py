@@ -286,8 +286,11 @@ def tokenize(texts: tf.Tensor, max_tokens: int = MAX_TOKENS) -> tf.RaggedTensor:
         tf.RaggedTensor of tf.string, [B, (tokens)].
     """
     texts = tf.convert_to_tensor(texts, tf.string)
+    # Unicode separators (no-break space, em space, line separator) and control characters
+    # (NUL, tabs) separate tokens; `tf.strings.split` alone knows ASCII whitespace only.
+    x = tf.strings.regex_replace(texts, r"[\p{Z}\p{Cc}]", " ")
     # \w is ASCII-only in RE2: use Unicode classes so "Zürich" stays one token.
-    x = tf.strings.regex_replace(texts, r"([^\p{L}\p{N}\p{M}_\s.\-'&])", r" \1 ")
+    x = tf.strings.regex_replace(x, r"([^\p{L}\p{N}\p{M}_\s.\-'&])", r" \1 ")
     x = tf.strings.regex_replace(x, r"([\p{L}\p{N}])('[sS])([^\p{L}\p{N}]|$)", r"\1 \2 \3")
     tokens = tf.strings.split(x)  # whitespace
     flat = tf.strings.regex_replace(tokens.flat_values, r"^([^.]{2,})\.$", r"\1 .")

@@ -506,13 +506,18 @@ def read_split(
 # text -> token ids
 
 _PLACEHOLDER = "\x1f"  # marks the apostrophe of a clitic while other quotes are split off
+#: Unicode separators (no-break and em spaces, line separators) and control characters
+#: (tabs, NUL, the placeholder) are word breaks; replaced before lower-casing, because
+#: `tf.strings.lower(..., encoding="utf-8")` cuts a string at its first NUL.
+_BREAKS = r"[\p{Z}\p{Cc}]"
 _RULES = (
     (r"<br\s*/?>", " "),
     (r"''|``|[“”«»]", ' " '),
     (r"[‘’`´]", "'"),
     (r"n't\b", f" n{_PLACEHOLDER}t"),
     (r"'(s|re|ve|ll|d|m)\b", f" {_PLACEHOLDER}\\1"),
-    (rf"([^\pL\pN\s{_PLACEHOLDER}])", r" \1 "),
+    # Combining marks (\pM) stay with their letter: decomposed "e\u0301" is one token.
+    (rf"([^\pL\pN\pM\s{_PLACEHOLDER}])", r" \1 "),
     (_PLACEHOLDER, "'"),
 )
 
@@ -531,7 +536,7 @@ def standardize(texts: tf.Tensor) -> tf.Tensor:
     Returns:
         tf.string tensor of the same shape, tokens separated by spaces.
     """
-    x = tf.strings.lower(texts, encoding="utf-8")
+    x = tf.strings.lower(tf.strings.regex_replace(texts, _BREAKS, " "), encoding="utf-8")
     for pattern, rewrite in _RULES:
         x = tf.strings.regex_replace(x, pattern, rewrite)
     return x

@@ -79,7 +79,9 @@ DATA_KEYS = set(DEFAULTS)
 _ALWAYS = r'([¿¡"()«»—…%$€])'
 #: split off only before a blank or the end, so "2:30", "p.m.", "3.5", "1,000" stay whole
 _FINAL = r"([.,!?;:])( |$)"
-_SPACES = "[\\s\u200b\u00a0]+"
+#: blanks: ASCII whitespace, Unicode separators (no-break space...), control characters
+#: (NUL, tabs) and the zero-width space
+_SPACES = r"[\s\p{Z}\p{Cc}\x{200b}]+"
 
 
 # --------------------------------------------------------------------------------------
@@ -98,6 +100,8 @@ def _split_punct(text: tf.Tensor) -> tf.Tensor:
 
 def standardize_source(text: tf.Tensor) -> tf.Tensor:
     """Spanish text -> space-separated lower-cased tokens. ``string[...]`` -> ``string[...]``."""
+    # Blanks first: `tf.strings.lower(..., encoding="utf-8")` cuts a string at a NUL.
+    text = tf.strings.regex_replace(text, _SPACES, " ")
     return _split_punct(tf.strings.lower(text, encoding="utf-8"))
 
 
