@@ -138,27 +138,46 @@ def gate_trace(model, sentence):
 
 sentence = texts[0]
 traces = {cell: gate_trace(models[cell], sentence) for cell in models}
+spaces = np.array([c == " " for c in sentence])
+KEY_GATE = {"lstm": "forget f", "gru": "update z"}  # the gate that decides what is kept
+
+
+def word_boundary_units(gates, key, n=16):
+    """The n units whose `key` gate differs most between spaces and other characters."""
+    contrast = np.abs(gates[key][spaces].mean(0) - gates[key][~spaces].mean(0))
+    return np.argsort(-contrast)[:n]
+
+
 for cell, (gates, _, _) in traces.items():
+    units = word_boundary_units(gates, KEY_GATE[cell])
     fig, axes = plt.subplots(len(gates), 1, figsize=(12, 1.6 * len(gates)), sharex=True)
     for ax, (name, values) in zip(axes, gates.items()):
         lo = -1 if "candidate" in name else 0
-        ax.imshow(values[:, :16].T, aspect="auto", cmap="coolwarm", vmin=lo, vmax=1)
+        ax.imshow(values[:, units].T, aspect="auto", cmap="coolwarm", vmin=lo, vmax=1)
         ax.set_ylabel(name, rotation=0, ha="right")
         ax.set_yticks([])
     axes[-1].set_xticks(range(len(sentence)), list(sentence), fontsize=7)
-    fig.suptitle(f"{cell.upper()} gates (first 16 units) on: {sentence!r}")
+    fig.suptitle(
+        f"{cell.upper()} gates of the 16 units whose {KEY_GATE[cell]} gate reacts most to "
+        f"spaces, on:\n{sentence!r}"
+    )
     plt.show()
 
 # %% [markdown]
-# Typical patterns after training: forget/update gates near 1 keep the memory across a
-# word, and swing at spaces and punctuation where a new word starts.
+# Each row is one unit, each column one character (blue 0, red 1; the candidates run from
+# -1 to 1). Many units keep their forget gate near 1 through a word (the LSTM's cell
+# carries its memory along) and change it at the spaces, where a word ends; in the GRU,
+# $z$ near 0 means "overwrite the state with the candidate". Averaged over all units:
 
 # %%
+contrast = {}
 for cell, (gates, _, _) in traces.items():
-    spaces = np.array([c == " " for c in sentence])
-    key = "forget f" if cell == "lstm" else "update z"
+    key = KEY_GATE[cell]
+    at_spaces, elsewhere = gates[key][spaces].mean(), gates[key][~spaces].mean()
+    contrast[cell] = np.abs(gates[key][spaces].mean(0) - gates[key][~spaces].mean(0))
     print(
-        f"{cell}: mean {key} at spaces {gates[key][spaces].mean():.3f}, elsewhere {gates[key][~spaces].mean():.3f}"
+        f"{cell}: mean {key} at spaces {at_spaces:.3f}, elsewhere {elsewhere:.3f}; "
+        f"largest per-unit difference {contrast[cell].max():.3f}"
     )
 
 # %% [markdown]

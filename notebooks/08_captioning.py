@@ -96,20 +96,35 @@ images = cdata.sample_images(config["data"], n=N_SHOW, split="test")  # PNG byte
 truth = cdata.load_split_arrays("test", limit=N_SHOW)["captions"]
 
 
-def show(zoo_model, title):
+def show(zoo_model, title, n_words=4):
+    """One row per image: the image with its generated and true caption, then where the
+    decoder looked (attention over the conv grid, upsampled onto the image) for each of the
+    first `n_words` generated words."""
     captions, attention = task.decode(
         zoo_model.model, images, zoo_model.assets, return_attention=True
     )
-    fig, axes = plt.subplots(2, N_SHOW, figsize=(3 * N_SHOW, 6))
+    fig, axes = plt.subplots(N_SHOW, 1 + n_words, figsize=(2.4 * (1 + n_words), 2.6 * N_SHOW))
     for k in range(N_SHOW):
-        axes[0, k].imshow(Image.open(io.BytesIO(images[k])))
-        axes[0, k].set_title(f"gen: {captions[k]}\ntrue: {truth[k]}", fontsize=8)
-        first_word = attention[k, 0]
-        axes[1, k].imshow(first_word, cmap="magma")
-        axes[1, k].set_title("attention, first word", fontsize=8)
+        image = Image.open(io.BytesIO(images[k])).convert("RGB")
+        axes[k, 0].imshow(image)
+        axes[k, 0].set_title(f"gen: {captions[k]}\ntrue: {truth[k]}", fontsize=8)
+        words = captions[k].split()
+        for j in range(n_words):
+            ax = axes[k, 1 + j]
+            if j < len(words):
+                ax.imshow(image)
+                ax.imshow(
+                    attention[k, j],
+                    cmap="magma",
+                    alpha=0.6,
+                    extent=(0, image.width, image.height, 0),
+                    interpolation="bilinear",
+                )
+                ax.set_title(f"attention for {words[j]!r}", fontsize=8)
     for ax in axes.ravel():
         ax.axis("off")
     fig.suptitle(title)
+    plt.tight_layout()
     plt.show()
     return captions, attention
 
