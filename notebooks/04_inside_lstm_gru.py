@@ -56,9 +56,12 @@ keras.utils.set_random_seed(SEED)
 GPUS = tf.config.list_physical_devices("GPU")
 if GPUS:
     keras.mixed_precision.set_global_policy("mixed_float16")
-BATCH = 256 if GPUS else 32
+# A GPU takes 4x larger batches; 4x more epochs keep the number of updates the same.
+SCALE = 4 if GPUS else 1
+BATCH = 32 * SCALE
 # full mode: ~10 min on 2 CPU cores (both cells)
 N_SENTENCES, EPOCHS, UNITS, MAX_LEN = (300, 2, 32, 80) if SMOKE else (5000, 8, 96, 120)
+EPOCHS *= SCALE
 print("GPU:", bool(GPUS), "| smoke mode:", SMOKE)
 
 # %% [markdown]
