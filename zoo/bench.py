@@ -88,23 +88,47 @@ def _step_functions(layer, x):
     return forward, train_step
 
 
+def _parse_shape(text):
+    try:
+        shape = tuple(int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) <= 0:
+        raise ValueError(
+            "Received an invalid value for argument 'shapes', expected "
+            f"BATCHxTIMESTEPSxFEATURESxUNITS with positive integers, got {text!r}."
+        )
+    return shape
+
+
 def bench_layers(
     shapes=None,
     repeats: int = 7,
     json: bool = False,
     kinds=LAYER_KINDS,
     return_sequences: bool = True,
+    json_path=None,
+    out=None,
 ) -> list[dict]:
     """Time our layers against Keras's; print a table (or JSON lines) and return rows.
 
+    Ours and Keras's run back to back in every repeat (forward ours, forward Keras,
+    train ours, train Keras; the order of the pair alternates between repeats), so
+    load from other processes falls on both sides alike. The ratios are medians of
+    the per-repeat ratios ours/Keras (more robust to load changes during a run than
+    a ratio of medians); the times are medians.
+
     Args:
-        shapes: iterable of ``(batch, timesteps, features, units)``; default
-            ``DEFAULT_SHAPES``.
+        shapes: iterable of ``(batch, timesteps, features, units)`` tuples or
+            ``"64x100x64x256"`` strings; default ``DEFAULT_SHAPES``.
         repeats: timed calls per measurement (median reported), after warm-up.
         json: print one JSON object per row instead of the table.
         kinds: subset of ``("lstm", "gru", "simple_rnn", "bilstm")``.
         return_sequences: whether the layers return the whole sequence (the loss is
             the mean square of the output either way).
+        json_path: also write ``{"machine": ..., "rows": [...]}`` to this file.
+        out: text stream for the table; default stderr, so that stdout holds only
+            the result of ``python -m zoo bench layers --json``.
 
     Returns:
         One dict per (kind, shape): times in milliseconds (``fwd_ours``,
@@ -112,10 +136,27 @@ def bench_layers(
         the forward pass the FLOP-count limit at the measured matmul speed
         (``fwd_limit``) and our time over it (``fwd_vs_limit``).
     """
+    import os
+    import sys
+
     import numpy as np
 
-    shapes = tuple(shapes or DEFAULT_SHAPES)
+    out = sys.stderr if out is None else out
+    shapes = tuple(_parse_shape(s) for s in (shapes or DEFAULT_SHAPES))
+    kinds = tuple(kinds)
+    for kind in kinds:
+        if kind not in LAYER_KINDS:
+            raise ValueError(
+                f"Received an invalid value for argument 'kinds', expected names from "
+                f"{LAYER_KINDS}, got {kind!r}."
+            )
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(
+            f"Received an invalid value for argument 'repeats', expected a positive "
+            f"integer, got {repeats!r}."
+        )
     gflops = matmul_gflops()
+    load_start = _load()
     rows = []
     for shape in shapes:
         batch, steps, features, units = shape
@@ -130,60 +171,113 @@ def bench_layers(
             for fn in (fwd_o, fwd_k, train_o, train_k):  # trace + warm up
                 fn(x)
                 fn(x)
-            # Interleave so both see the same load from other processes.
             times = {"fwd_ours": [], "fwd_keras": [], "train_ours": [], "train_keras": []}
-            for _ in range(repeats):
-                for key, fn in (
-                    ("fwd_ours", fwd_o),
-                    ("fwd_keras", fwd_k),
-                    ("train_ours", train_o),
-                    ("train_keras", train_k),
-                ):
-                    times[key].append(_median_time(lambda fn=fn, x=x: np.asarray(fn(x)), 1))
+            for r in range(repeats):
+                pairs = [(("fwd_ours", fwd_o), ("fwd_keras", fwd_k))]
+                pairs.append((("train_ours", train_o), ("train_keras", train_k)))
+                for pair in pairs:
+                    for key, fn in pair if r % 2 == 0 else pair[::-1]:
+                        times[key].append(_median_time(lambda fn=fn, x=x: np.asarray(fn(x)), 1))
             row = {
                 "layer": kind,
                 "shape": "x".join(map(str, shape)),
                 **{k: 1000 * statistics.median(v) for k, v in times.items()},
             }
-            row["fwd_ratio"] = row["fwd_ours"] / row["fwd_keras"]
-            row["train_ratio"] = row["train_ours"] / row["train_keras"]
+            for part in ("fwd", "train"):
+                row[f"{part}_ratio"] = statistics.median(
+                    o / k
+                    for o, k in zip(times[f"{part}_ours"], times[f"{part}_keras"], strict=True)
+                )
             flops = recurrent_flops(kind, *shape)
             row["fwd_limit"] = 1000 * flops / (gflops * 1e9)
             row["fwd_vs_limit"] = row["fwd_ours"] / row["fwd_limit"]
             row["matmul_gflops"] = gflops
             rows.append(row)
             if json:
-                print(_json.dumps(row), flush=True)
+                print(_json.dumps(row), file=out, flush=True)
             else:
                 if len(rows) == 1:
-                    _print_header(gflops, repeats)
-                _print_row(row)
+                    _print_header(gflops, repeats, load_start, out)
+                _print_row(row, out)
+    if not json:
+        print(f"load average at the end: {_load():.1f}", file=out, flush=True)
+    if json_path is not None:
+        from zoo._io import atomic_file
+
+        machine = {
+            "cpus": os.cpu_count(),
+            "matmul_gflops": gflops,
+            "load_average_start": load_start,
+            "load_average_end": _load(),
+            "repeats": repeats,
+        }
+        text = _json.dumps({"machine": machine, "rows": rows}, indent=2)
+        with atomic_file(json_path) as tmp:
+            tmp.write_text(text + "\n")
     return rows
 
 
-def _print_header(gflops, repeats):
+def _load():
     import os
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def _print_header(gflops, repeats, load, out):
+    import os
+
     print(
         f"matmul: {gflops:.0f} GFLOP/s (2048^3, median); times in ms, median of {repeats}; "
-        f"load average {load:.1f} on {os.cpu_count()} CPUs (other processes slow both sides)"
+        f"ratio: median of back-to-back ours/Keras; load average {load:.1f} on "
+        f"{os.cpu_count()} CPUs (other processes slow both sides)",
+        file=out,
     )
     print(
         f"{'layer':<11}{'batch x T x feat x units':>26}{'fwd ours':>10}{'keras':>8}"
         f"{'ratio':>7}{'train ours':>12}{'keras':>8}{'ratio':>7}{'fwd limit':>11}"
-        f"{'ours/limit':>11}"
+        f"{'ours/limit':>11}",
+        file=out,
     )
 
 
-def _print_row(row):
+def _print_row(row, out):
     print(
         f"{row['layer']:<11}{row['shape']:>26}{row['fwd_ours']:>10.1f}{row['fwd_keras']:>8.1f}"
         f"{row['fwd_ratio']:>7.2f}{row['train_ours']:>12.1f}{row['train_keras']:>8.1f}"
         f"{row['train_ratio']:>7.2f}{row['fwd_limit']:>11.1f}{row['fwd_vs_limit']:>11.1f}",
+        file=out,
         flush=True,
     )
 
 
+def main(argv=None) -> int:
+    """``python -m zoo.bench [--shapes 64x100x64x256,...] [--kinds lstm,gru]
+    [--repeats N] [--json [PATH]]``: the layer benchmark with its options."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m zoo.bench", description=__doc__)
+    parser.add_argument("--shapes", default=None, help="comma-separated BxTxFxU")
+    parser.add_argument("--kinds", default=",".join(LAYER_KINDS), help="comma-separated")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--json", nargs="?", const="-", default=None, help="JSON rows to stdout, or to PATH"
+    )
+    args = parser.parse_args(argv)
+    try:
+        rows = bench_layers(
+            shapes=args.shapes.split(",") if args.shapes else None,
+            repeats=args.repeats,
+            kinds=args.kinds.split(","),
+            json_path=None if args.json in (None, "-") else args.json,
+        )
+    except ValueError as error:
+        print(f"zoo.bench: error: {error}", file=sys.stderr)
+        return 2
+    if args.json == "-":
+        print(_json.dumps(rows, indent=2))
+    return 0
+
+
 if __name__ == "__main__":
-    bench_layers()
+    raise SystemExit(main())

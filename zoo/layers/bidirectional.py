@@ -171,12 +171,18 @@ class Bidirectional(keras.layers.Layer):
         for name, value in f_consts.items():
             both = tf.stack([tf.convert_to_tensor(v) for v in (value, b_consts[name])])
             constants[name] = both[:, None] if len(value.shape) == 1 else both  # biases
-        run = run_with_bptt if training and cell.supports_bptt() else run_plain
-        states_seq, final_states = run(
-            cell, stacked_projected, initial_state, stacked_mask, recurrent_mask, constants
-        )
+        args = (cell, stacked_projected, initial_state, stacked_mask, recurrent_mask, constants)
+        if training and cell.supports_bptt():
+            states_seq, final_states = run_with_bptt(*args)
+        else:
+            states_seq, final_states = run_plain(*args, sequence=self.return_sequences)
         return [
-            layer._finish(sequences, states_seq[:, d], [s[d] for s in final_states], masks[d])
+            layer._finish(
+                sequences,
+                None if states_seq is None else states_seq[:, d],
+                [s[d] for s in final_states],
+                masks[d],
+            )
             for d, layer in enumerate(layers)
         ]
 

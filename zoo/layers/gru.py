@@ -106,7 +106,7 @@ class GRUCell(RecurrentCell):
             r = self.recurrent_activation(x_r + r_r)
             hh = self.activation(x_h + ops.matmul(r * h_in, constants["recurrent_kernel_h"]))
             saved = (ops.concatenate([z, r, hh], axis=-1),) if save else ()
-        h = z * h_prev + (1 - z) * hh
+        h = hh + z * (h_prev - hh)  # = z * h_prev + (1 - z) * hh, one op fewer
         return [h], saved
 
     def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):

@@ -482,8 +482,19 @@ class RNNLayerBase(keras.layers.Layer):
         projected, mask_tm = self._project(sequences, input_mask, mask)
         # Training uses the loop that stores what the hand-written back-propagation
         # through time needs; inference the loop that stores nothing.
-        run = run_with_bptt if training and self.cell.supports_bptt() else run_plain
-        states_seq, final_states = run(self.cell, projected, initial_state, mask_tm, recurrent_mask)
+        if training and self.cell.supports_bptt():
+            states_seq, final_states = run_with_bptt(
+                self.cell, projected, initial_state, mask_tm, recurrent_mask
+            )
+        else:
+            states_seq, final_states = run_plain(
+                self.cell,
+                projected,
+                initial_state,
+                mask_tm,
+                recurrent_mask,
+                sequence=self.return_sequences,
+            )
         return self._finish(sequences, states_seq, final_states, mask_tm)
 
     def _prepare(self, sequences, initial_state, training):
@@ -639,11 +650,12 @@ def _loop(steps, body, loop_vars):
     )[1:]
 
 
-def _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save):
+def _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save, sequence=True):
     """The forward loop over sliced steps.
 
     Without ``save`` (inference): returns ``(seq, final_states)``, the first state
-    of every step stacked ``(time, batch, units)``.
+    of every step stacked ``(time, batch, units)``, or None without ``sequence``
+    (then the loop writes nothing per step).
 
     With ``save`` (training): returns ``(state_tas, saved_tas, final_states)``:
     a TensorArray of ``time + 1`` entries per state (entry 0 the initial state,
@@ -660,8 +672,10 @@ def _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save):
             ).write(0, s)
             for s in init
         ]
-    else:
+    elif sequence:
         state_tas = [tf.TensorArray(projected.dtype, size=steps, element_shape=init[0].shape)]
+    else:
+        state_tas = []
     offset = 1 if save else 0
     saved_tas = [
         tf.TensorArray(projected.dtype, size=steps, clear_after_read=False)
@@ -685,7 +699,7 @@ def _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save):
     state_tas, saved_tas, *final_states = _loop(steps, body, (state_tas, saved_tas, *init))
     if save:
         return state_tas, saved_tas, final_states
-    return state_tas[0].stack(), final_states
+    return (state_tas[0].stack() if sequence else None), final_states
 
 
 def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads):
@@ -747,14 +761,18 @@ def _constants(cell, constants=None):
     return {k: tf.convert_to_tensor(v) for k, v in constants.items()}
 
 
-def run_plain(cell, projected, initial_state, mask_tm, recurrent_mask, constants=None):
+def run_plain(
+    cell, projected, initial_state, mask_tm, recurrent_mask, constants=None, sequence=True
+):
     """The forward loop for inference; it stores nothing for a backward pass.
 
     projected: ``(time, batch, gates*units)`` time-major, in processing order (a
     leading direction axis, ``(time, 2, batch, ...)``, runs two directions at once).
     mask_tm: ``(time, batch, 1)`` bool or None; recurrent_mask: ``(batch, units)``.
     Returns ``(states_seq, final_states)``: the masked first state of every step
-    ``(time, batch, units)`` and the final states.
+    ``(time, batch, units)`` (None if not ``sequence``: a layer that returns only
+    its last output skips the per-step writes and the stacking, which Keras's loop
+    does anyway) and the final states.
 
     If something differentiates it anyway (a gradient with ``training=False``), the
     gradient recomputes the forward loop storing what BPTT needs, then runs it.
@@ -769,9 +787,13 @@ def run_plain(cell, projected, initial_state, mask_tm, recurrent_mask, constants
     def recurrence(projected, *args):
         consts = dict(zip(names, args[: len(names)], strict=True))
         init = list(args[len(names) :])
-        seq, final = _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save=False)
+        seq, final = _forward(
+            cell, projected, init, consts, mask_tm, recurrent_mask, save=False, sequence=sequence
+        )
 
         def grad(*grads):
+            if not sequence:
+                grads = (None, *grads)
             state_tas, saved_tas, _ = _forward(
                 cell, projected, init, consts, mask_tm, recurrent_mask, save=True
             )
@@ -780,10 +802,12 @@ def run_plain(cell, projected, initial_state, mask_tm, recurrent_mask, constants
                 cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads
             )
 
-        return (seq, *final), grad
+        return ((seq, *final) if sequence else tuple(final)), grad
 
-    result = recurrence(projected, *[constants[n] for n in names], *initial_state)
-    return result[0], list(result[1 : 1 + n_states])
+    result = list(recurrence(projected, *[constants[n] for n in names], *initial_state))
+    if not sequence:
+        result.insert(0, None)
+    return result[0], result[1 : 1 + n_states]
 
 
 def _run_autodiff(cell, projected, initial_state, constants, mask_tm, recurrent_mask):
