@@ -96,8 +96,8 @@ def serving_module(zoo_model) -> tuple[tf.Module, dict]:
     the handles of the wrapped ``tf.Variable``s: they stayed uninitialized ("Could not
     find variable embedding/delta"). Tracking the wrapped variables directly (as
     ``keras.export.ExportArchive`` does with ``_all_variables``) makes the saver restore
-    the very handles the signatures read, and stores each weight once (the Keras model
-    on top stored every weight twice). Table initializers run from the
+    the very handles the signatures read, each weight stored once (tracking the Keras
+    model as well would store every weight twice). Table initializers run from the
     ``__saved_model_init_op`` in both loaders.
     """
     functions = zoo_model.task.serving_functions(zoo_model.model, zoo_model.assets)
