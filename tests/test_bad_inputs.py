@@ -3,8 +3,11 @@ was wrong, what was received and what is expected; the CLI prints one line, exit
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import zoo
 from zoo import registry
@@ -13,6 +16,21 @@ from zoo.data.sources import Artifact, SourceUnavailableError, fetch
 from zoo.layers import GRU, LSTM, Bidirectional, SimpleRNN, make_recurrent
 from zoo.tasks import get_task
 from zoo.train import make_strategy, train_from_config
+
+
+@functools.cache
+def _zoo_model(name):
+    return zoo.load(name)
+
+
+def _png_bytes():
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buf, "PNG")
+    return buf.getvalue()
 
 
 def _cfg(**over):
@@ -117,10 +135,73 @@ CASES = [
         ValueError,
         "sentences",
     ),
+    ("train config of wrong type", lambda: train_from_config(3), TypeError, "'config'"),
+    (
+        "train strategy of wrong type",
+        lambda: train_from_config(_cfg(), strategy=2),
+        TypeError,
+        "'strategy'",
+    ),
+    (
+        "sentiment predict non-str item",
+        lambda: _zoo_model("sentiment_bilstm_mr").predict(["fine", 3]),
+        TypeError,
+        "item 1",
+    ),
+    (
+        "ner predict None item",
+        lambda: _zoo_model("ner_bilstm_conll2003").predict([None]),
+        TypeError,
+        "item 0",
+    ),
+    (
+        "translation predict bytes item",
+        lambda: _zoo_model("translate_bigru_spa_eng").predict(["hola", b"mundo"]),
+        TypeError,
+        "inputs[1]",
+    ),
+    (
+        "undecodable image bytes",
+        lambda: _zoo_model("caption_lstm_emoji").predict([b"definitely not an image"]),
+        tf.errors.InvalidArgumentError,
+        "not a PNG, JPEG, GIF or BMP image",
+    ),
+    (
+        "truncated image",
+        lambda: _zoo_model("caption_lstm_emoji").predict([_png_bytes()[:30]]),
+        tf.errors.InvalidArgumentError,
+        "corrupt or truncated",
+    ),
+    (
+        "image array with 7 channels",
+        lambda: _zoo_model("caption_lstm_emoji").predict([np.zeros((4, 4, 7), "uint8")]),
+        ValueError,
+        "(4, 4, 7)",
+    ),
+    (
+        "cell of wrong type (a serialized object)",
+        lambda: make_recurrent({"module": "os", "class_name": "system"}, 4),
+        ValueError,
+        "'cell'",
+    ),
 ]
+#: Known gaps: the case fails today; fix the code, then drop the mark.
+KNOWN_GAPS = {
+    "cell of wrong type (a serialized object)": "zoo.layers.make_recurrent: TypeError "
+    "'unhashable type: dict' instead of a ValueError naming 'cell'",
+}
 
 
-@pytest.mark.parametrize(("what", "call", "exc", "fragment"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("what", "call", "exc", "fragment"),
+    [
+        pytest.param(*c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[c[0]]))
+        if c[0] in KNOWN_GAPS
+        else c
+        for c in CASES
+    ],
+    ids=[c[0] for c in CASES],
+)
 def test_bad_input_gets_a_specific_error(what, call, exc, fragment, monkeypatch, tmp_path):
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
     with pytest.raises(exc) as e:
@@ -155,3 +236,20 @@ def test_cli_bad_input_is_one_line_and_nonzero(argv, code, capsys):
     assert main(argv) == code
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) >= 1 and "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "fragment"),
+    [
+        (["predict", "caption_lstm_emoji", "{tmp}/notes.png"], 1, "not a PNG, JPEG, GIF or BMP"),
+        (["predict", "caption_lstm_emoji", "/nonexistent.png"], 1, "no such file"),
+        (["evaluate", "sentiment_bilstm_mr", "--limit", "-3"], 1, "'limit'"),
+        (["train", "configs/nope.yaml"], 2, "nope.yaml"),
+    ],
+)
+def test_cli_error_is_exactly_one_line_naming_the_problem(argv, code, fragment, capsys, tmp_path):
+    (tmp_path / "notes.png").write_text("just some text, not an image\n")
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("zoo: error: ") and fragment in err[0], err[0]

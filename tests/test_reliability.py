@@ -231,3 +231,130 @@ def test_bucketed_smoke_training_under_mirrored_on_two_devices_finishes(tmp_path
     saved = json.loads((tmp_path / "preset" / "config.json").read_text())
     assert saved["data"].get("bucketing", True) is True  # NER always buckets its train split
     assert len(meta["history"]["loss"]) == 1 and np.isfinite(meta["history"]["loss"][0])
+
+
+# -- faults: divergence and crashes while writing ----------------------------------------
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    import toy_task
+
+    from zoo import registry
+    from zoo.tasks import TASKS
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setitem(registry.TASK_PREFIX, "toy", "toy")
+    toy_task.register()
+    yield toy_task
+    TASKS.pop("toy", None)
+
+
+def _toy_model():
+    import keras
+
+    from zoo.layers import make_recurrent
+
+    inputs = keras.Input((6, 3))
+    return keras.Model(inputs, keras.layers.Dense(1)(make_recurrent("gru", 4)(inputs)))
+
+
+def _half_written_h5(path, *args, **kwargs):
+    Path(path).write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 16)  # a truncated HDF5 file
+    raise OSError("No space left on device")
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if "tmp" in p.name or ".old-" in p.name)
+
+
+def test_best_checkpoint_ignores_an_epoch_whose_training_loss_is_not_finite(tmp_path):
+    from zoo.train import _BestCheckpoint
+
+    model = _toy_model()
+    path = tmp_path / "best.weights.h5"
+    cb = _BestCheckpoint(path, "val_accuracy", "max")
+    cb.set_model(model)
+    cb.on_epoch_end(0, {"val_accuracy": 0.6, "loss": 0.7})
+    good = [w.copy() for w in model.get_weights()]
+    model.set_weights([np.full_like(w, np.nan) for w in good])
+    # a NaN model's accuracy can look better (every NaN prediction counts as class 0)
+    cb.on_epoch_end(1, {"val_accuracy": 0.9, "loss": float("nan")})
+    assert cb.best == 0.6
+    fresh = _toy_model()
+    fresh.load_weights(path)
+    for a, b in zip(fresh.get_weights(), good):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_crash_while_writing_the_best_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    from zoo.train import _BestCheckpoint
+
+    model = _toy_model()
+    path = tmp_path / "best.weights.h5"
+    cb = _BestCheckpoint(path, "val_loss", "min")
+    cb.set_model(model)
+    cb.on_epoch_end(0, {"val_loss": 0.5, "loss": 0.5})
+    good = [w.copy() for w in model.get_weights()]
+    model.set_weights([w + 1.0 for w in good])
+    monkeypatch.setattr(model, "save_weights", _half_written_h5)
+    with pytest.raises(OSError, match="No space left"):
+        cb.on_epoch_end(1, {"val_loss": 0.1, "loss": 0.1})
+    assert cb.best == 0.5  # the failed write is not recorded as the best
+    fresh = _toy_model()
+    fresh.load_weights(path)
+    for a, b in zip(fresh.get_weights(), good):
+        np.testing.assert_array_equal(a, b)
+    assert _leftovers(tmp_path) == []
+
+
+def test_diverging_run_stops_clearly_and_keeps_the_last_good_checkpoint(toy, tmp_path, monkeypatch):
+    import keras
+
+    from zoo.train import TrainingDivergedError, train_from_config
+
+    snapshot = {}
+
+    class PoisonSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                snapshot["good"] = [w.copy() for w in self.model.get_weights()]
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:  # as if an update had blown up the weights
+                self.model.set_weights([np.full_like(w, np.nan) for w in self.model.get_weights()])
+
+    monkeypatch.setattr(toy.ToyTask, "callbacks", lambda self, *a: [PoisonSecondEpoch()])
+    cfg = toy.toy_config(epochs=4)
+    with pytest.raises(TrainingDivergedError, match="loss became nan in epoch 2") as e:
+        train_from_config(cfg, run_dir=tmp_path / "r", preset_dir=tmp_path / "p", verbose=0)
+    best = tmp_path / "r" / "best.weights.h5"
+    assert f"intact at '{best}'" in str(e.value)
+    model = toy.ToyTask().build_model(cfg["model"], {}, data_cfg=cfg["data"])
+    model.load_weights(best)
+    for a, b in zip(model.get_weights(), snapshot["good"]):
+        np.testing.assert_array_equal(a, b)
+    assert not (tmp_path / "p").exists()  # no preset from a diverged run
+
+
+def test_crash_while_writing_a_preset_leaves_the_old_preset_intact(toy, tmp_path, monkeypatch):
+    from zoo import registry
+    from zoo._io import sha256_file
+    from zoo.train import train_from_config
+
+    res = train_from_config(
+        toy.toy_config(), run_dir=tmp_path / "r", preset_dir=tmp_path / "out" / "p", verbose=0
+    )
+    preset = res.preset
+    before = {p.name: sha256_file(p) for p in preset.rglob("*") if p.is_file()}
+    monkeypatch.setattr(registry, "_save_model_weights", lambda m, path: _half_written_h5(path))
+    with pytest.raises(OSError, match="No space left"):
+        registry.save_preset(res.model, res.config, res.assets, {}, preset, overwrite=True)
+    after = {p.name: sha256_file(p) for p in preset.rglob("*") if p.is_file()}
+    assert after == before
+    registry.verify_preset(preset)
+    x = toy.make_arrays(res.config["data"], 0, "test")[0][:4]
+    np.testing.assert_allclose(
+        registry.load(preset).model.predict(x, verbose=0), res.model.predict(x, verbose=0)
+    )
+    assert _leftovers(preset.parent) == []

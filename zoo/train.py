@@ -212,18 +212,28 @@ class _BestCheckpoint(keras.callbacks.Callback):
         self.best = best
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
+        logs = logs or {}
+        value = logs.get(self.monitor)
         if value is None or not math.isfinite(float(value)):
+            return
+        # A diverged epoch still gets validated (Keras evaluates after `stop_training`), and
+        # a NaN model can score a "better" accuracy (NaN > 0.5 is False for every example):
+        # never let it replace the last good checkpoint.
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
             return
         value = float(value)
         better = self.best is None or (
             value > self.best if self.mode == "max" else value < self.best
         )
         if better:
+            tmp = self.path.with_name(f".{os.getpid()}.tmp.weights.h5")  # Keras needs the suffix
+            try:
+                self.model.save_weights(tmp)
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
             self.best = value
-            tmp = self.path.with_name(f".{os.getpid()}.tmp.weights.h5")
-            self.model.save_weights(tmp)
-            os.replace(tmp, self.path)
 
 
 class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -348,6 +358,16 @@ def train_from_config(
     Raises:
         TrainingDivergedError: the loss became NaN/inf (the best checkpoint stays on disk).
     """
+    if not isinstance(config, (dict, str, os.PathLike)):
+        raise TypeError(
+            "Received an invalid value for argument 'config', expected a config dict or the "
+            f"path of a YAML config, got {type(config).__name__}."
+        )
+    if not isinstance(strategy, (str, tf.distribute.Strategy)):
+        raise TypeError(
+            f"Received an invalid value for argument 'strategy', expected one of "
+            f"{list(STRATEGIES)} or a tf.distribute.Strategy, got {type(strategy).__name__}."
+        )
     if not isinstance(config, dict):
         config = registry.read_config(config)
     config = json.loads(json.dumps(registry.validate_config(config)))  # private deep copy
@@ -428,10 +448,14 @@ def train_from_config(
     )
     if stop.fired_at is not None:
         epoch, loss = stop.fired_at
+        kept = (
+            f"The last good checkpoint is intact at '{best_path}'."
+            if best_path.exists()
+            else "No epoch finished with a finite loss, so no checkpoint was written."
+        )
         raise TrainingDivergedError(
             f"Training of {name!r} stopped: the loss became {loss} in epoch {epoch + 1}. "
-            f"The last good checkpoint is intact at '{best_path}'. Lower train.learning_rate or "
-            "set train.clipnorm."
+            f"{kept} Lower train.learning_rate or set train.clipnorm."
         )
     train_time = time.time() - t0
     if best_path.exists():

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -606,13 +607,29 @@ class CaptioningTask(Task):
 
     @staticmethod
     def _one_image(x, image_size: int) -> tf.Tensor:
+        what = None
         if isinstance(x, (str, os.PathLike)):
             path = Path(x)
             if not path.is_file():
                 raise ValueError(f"Received an invalid image path {str(x)!r}: no such file.")
+            what = f"image file {str(x)!r}"
             x = path.read_bytes()
         if isinstance(x, (bytes, bytearray)):
-            return cdata.preprocess_image(tf.constant(bytes(x)), image_size)
+            try:
+                return cdata.preprocess_image(tf.constant(bytes(x)), image_size)
+            except tf.errors.InvalidArgumentError as e:
+                # The same error type, but one readable line instead of TensorFlow's dump.
+                if "captioning:" in e.message:
+                    problem = "not a PNG, JPEG, GIF or BMP image"
+                else:
+                    first = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", e.message.splitlines()[0])
+                    problem = f"a corrupt or truncated image ({first})"
+                raise tf.errors.InvalidArgumentError(
+                    None,
+                    None,
+                    f"Received an undecodable {what or 'image'} (first bytes {bytes(x[:8])!r}): "
+                    f"{problem}; expected PNG, JPEG, GIF or BMP bytes.",
+                ) from None
         try:
             from PIL import Image
 
