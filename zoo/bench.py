@@ -89,9 +89,11 @@ def _step_functions(layer, x):
 
 
 def _parse_shape(text):
+    """``"64x100x64x256"`` or a 4-tuple -> ``(batch, timesteps, features, units)``."""
     try:
-        shape = tuple(int(v) for v in str(text).lower().split("x"))
-    except ValueError:
+        parts = text if isinstance(text, (tuple, list)) else str(text).lower().split("x")
+        shape = tuple(int(v) for v in parts)
+    except (TypeError, ValueError):
         shape = ()
     if len(shape) != 4 or min(shape) <= 0:
         raise ValueError(
