@@ -298,3 +298,11 @@ def test_predict_on_a_lone_surrogate_is_a_value_error_not_a_crash(fixture, reque
     # A Python str may hold a lone surrogate, which has no UTF-8 encoding.
     with pytest.raises(ValueError):
         request.getfixturevalue(fixture).predict(["ok", "bad \ud800 text"])
+
+
+def test_predict_on_a_megabyte_string_truncates_and_answers(sentiment, ner):
+    huge = "Angela Merkel visited Paris . " * 35_000  # 1 MB, 175k tokens
+    assert len(sentiment.predict([huge, "fine"])) == 2
+    tokens = ner.predict([huge])[0]["tokens"]
+    assert len(tokens) == ner_data.MAX_TOKENS
+    assert tokens[:5] == ["Angela", "Merkel", "visited", "Paris", "."]

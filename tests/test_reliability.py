@@ -358,3 +358,23 @@ def test_crash_while_writing_a_preset_leaves_the_old_preset_intact(toy, tmp_path
         registry.load(preset).model.predict(x, verbose=0), res.model.predict(x, verbose=0)
     )
     assert _leftovers(preset.parent) == []
+
+
+def test_cli_train_passes_strategy_and_deterministic_to_the_training_function(
+    monkeypatch, tmp_path, capsys
+):
+    import zoo.train
+    from zoo.cli import main
+
+    seen = {}
+
+    def fake_train(config, **kwargs):
+        seen.update(kwargs, config=config)
+        raise ValueError("stop here")  # the CLI turns it into one line, exit 1
+
+    monkeypatch.setattr(zoo.train, "train_from_config", fake_train)
+    cfg = str(Path(__file__).resolve().parents[1] / "configs" / "sentiment_rnn_mr.yaml")
+    code = main(["train", cfg, "--strategy", "mirrored", "--deterministic", "--smoke"])
+    assert code == 1 and "stop here" in capsys.readouterr().err
+    assert seen["config"] == cfg
+    assert seen["strategy"] == "mirrored" and seen["deterministic"] is True and seen["smoke"]
