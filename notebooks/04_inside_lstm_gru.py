@@ -183,6 +183,19 @@ for cell, (gates, _, _) in traces.items():
         f"largest per-unit difference {contrast[cell].max():.3f}"
     )
 
+fig, axes = plt.subplots(len(traces), 1, figsize=(12, 2.2 * len(traces)), sharex=True)
+for ax, (cell, (gates, _, _)) in zip(axes, traces.items()):
+    for u in np.argsort(-contrast[cell])[:3]:
+        ax.plot(gates[KEY_GATE[cell]][:, u], label=f"unit {u}")
+    for t in np.flatnonzero(spaces):
+        ax.axvline(t, color="gray", lw=0.5)
+    ax.set_ylabel(f"{cell} {KEY_GATE[cell]}")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right", fontsize=7)
+axes[-1].set_xticks(range(len(sentence)), list(sentence), fontsize=7)
+fig.suptitle("the three units whose gate reacts most to spaces (gray lines)")
+plt.show()
+
 # %% [markdown]
 # ## Checks
 
