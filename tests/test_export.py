@@ -186,3 +186,18 @@ def test_export_rejects_bad_arguments():
         zoo.export(42, "/tmp/never-written")
     with pytest.raises(registry.UnknownModelError):
         zoo.export("sentimental_lstm", "/tmp/never-written")
+
+
+def test_ner_serving_graph_rounds_word_rows_not_the_whole_table():
+    if "ner" not in BEST:
+        pytest.skip("no published NER preset")
+    model = zoo.load(BEST["ner"])
+    table = model.model.get_layer("word_embedding").embeddings
+    _, signatures = export_module.serving_module(model)
+    graph = signatures["serving_default"].graph
+    whole_table_casts = [
+        op.name
+        for op in graph.get_operations()
+        if op.type == "Cast" and op.inputs[0].shape.as_list() == list(table.shape)
+    ]
+    assert not whole_table_casts

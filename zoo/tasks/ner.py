@@ -232,6 +232,29 @@ def decode_tags(model: keras.Model, inputs: dict) -> tf.Tensor:
     return repair_iob2(tags)
 
 
+def _pre_rounded(model: keras.Model) -> keras.Model:
+    """For export: a copy of `model` whose float16-storage word table is rounded to
+    float16 once, here, and then stored as float32 ("float32" storage). Outputs are the
+    same bit for bit (rounding commutes with the row gather), but the serving graph no
+    longer casts the whole [vocabulary, 50] table twice per request (measured: about
+    half of the NER serving time). Returns `model` itself when there is nothing to do."""
+    config = model.get_config()
+    rounded = []
+    for layer in config["layers"]:
+        if layer["class_name"] == "WordEmbedding" and layer["config"]["storage"] == "float16":
+            layer["config"]["storage"] = "float32"
+            rounded.append(layer["config"]["name"])
+    if not rounded:
+        return model
+    copy = keras.Model.from_config(config)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if layer.name in rounded:
+            weights = [w.astype(np.float16).astype(np.float32) for w in weights]
+        copy.get_layer(layer.name).set_weights(weights)
+    return copy
+
+
 def _crf_layer(model: keras.Model) -> CRF | None:
     for layer in model.layers:
         if isinstance(layer, CRF):
@@ -474,12 +497,13 @@ class NERTask(Task):
         ``"entity_starts"`` / ``"entity_ends"``: int32 [B, E] token indices (end
         exclusive, padding -1)``}``."""
         tables = _NERTables(assets)
-        # Tracked by the model, so `tf.saved_model.save(module with .model)` saves them.
+        # Tracked by the model, so `zoo.export` finds (and saves) them.
         model._zoo_ner_tables = tables
+        serving_model = _pre_rounded(model)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serving_default(text):
-            return _serve(model, tables, text)
+            return _serve(serving_model, tables, text)
 
         return {"serving_default": serving_default}
 
@@ -532,6 +556,7 @@ class NERTask(Task):
             tf.TensorSpec([1, None, ner_data.MAX_CHARS], tf.int32, name="chars"),
             tf.TensorSpec([1, None], tf.int32, name="casing"),
         ]
+        model = _pre_rounded(model)
         crf = _crf_layer(model)
 
         @tf.function(input_signature=specs, autograph=False)
