@@ -183,17 +183,18 @@ for cell, (gates, _, _) in traces.items():
         f"largest per-unit difference {contrast[cell].max():.3f}"
     )
 
+SHOW = min(len(sentence), 50)  # the first 50 characters, readable
 fig, axes = plt.subplots(len(traces), 1, figsize=(12, 2.2 * len(traces)), sharex=True)
 for ax, (cell, (gates, _, _)) in zip(axes, traces.items()):
-    for u in np.argsort(-contrast[cell])[:3]:
-        ax.plot(gates[KEY_GATE[cell]][:, u], label=f"unit {u}")
-    for t in np.flatnonzero(spaces):
-        ax.axvline(t, color="gray", lw=0.5)
-    ax.set_ylabel(f"{cell} {KEY_GATE[cell]}")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="lower right", fontsize=7)
-axes[-1].set_xticks(range(len(sentence)), list(sentence), fontsize=7)
-fig.suptitle("the three units whose gate reacts most to spaces (gray lines)")
+    u = int(np.argmax(contrast[cell]))
+    ax.plot(gates[KEY_GATE[cell]][:SHOW, u], "o-", ms=3, label=f"{KEY_GATE[cell]}, unit {u}")
+    for t in np.flatnonzero(spaces[:SHOW]):
+        ax.axvspan(t - 0.5, t + 0.5, color="tab:orange", alpha=0.3, lw=0)
+    ax.set_ylabel(cell)
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(loc="upper right", fontsize=8)
+axes[-1].set_xticks(range(SHOW), list(sentence[:SHOW]), fontsize=8)
+fig.suptitle("the unit whose gate reacts most to spaces (orange)")
 plt.show()
 
 # %% [markdown]
