@@ -7,8 +7,12 @@ over time:
 * the input projection ``x_t @ W + b`` of ALL time steps is one matrix product
   before the loop (the cell's `project_inputs`), so the loop only does the
   recurrent product ``h_{t-1} @ U`` and the gate arithmetic;
-* the loop is a `tf.while_loop` over a time-major `TensorArray`, outputs are
-  written to another `TensorArray`;
+* the loop is a `tf.while_loop` that reads step t of the time-major projection
+  as a view (no copy) and writes the states to a `TensorArray` (nothing per step
+  at inference when only the last output is returned);
+* training runs a forward loop that also keeps what the hand-written
+  back-propagation through time needs, and a backward loop (`tf.custom_gradient`)
+  whose recurrent-weight gradients are one large matmul after the loop;
 * masking (a masked step keeps the previous state; outputs follow Keras: the
   previous output, or zeros before the first valid step or when
   `zero_output_for_mask`), `initial_state`, `go_backwards`, `return_sequences`,
@@ -619,12 +623,18 @@ class RNNLayerBase(keras.layers.Layer):
 #   backward loop reads them in place (a TensorArray read is a view too) instead
 #   of stacking them and slicing again; the states' TensorArrays hold the initial
 #   state at index 0, so "the state before step t" is index t, with no shifted copy.
-# * Tried and dropped: XLA (`jit_compile=True`) of the forward loop (slower on this
-#   CPU: about 1.5x the CPU time of the plain loop at 64x100x256, plus a compile per
-#   sequence length); `tf.raw_ops.LSTMBlockCell` / `BlockLSTM` (their Eigen matmul
-#   is slower than oneDNN's here, 1.3-2x); one sigmoid over all four LSTM blocks
-#   (the extra 64x256 sigmoid costs more than the split it saves);
-#   `parallel_iterations=1` and 2-step unrolling (within noise).
+# * Where the time goes (LSTM 64x100x64x256 forward, one thread): ~470 us per
+#   step, of which the 64x256 @ 256x1024 matmul ~270 us (~125 GFLOP/s, near this
+#   core's peak) and ~15 small ops the rest (a 64x1024 Sigmoid ~65 us, Tanh ~40 us,
+#   Split ~20 us, Concat ~35 us, Mul ~14 us; the loop's own ops ~20 us).
+# * Tried and dropped (no gain, or slower): XLA (`jit_compile=True`) of the whole
+#   forward loop (~1.5x the CPU time of this loop, plus a compile per sequence
+#   length) or of the gate arithmetic alone (same time); `tf.raw_ops.LSTMBlockCell`
+#   and `BlockLSTM` (Eigen matmul, 1.3-2x slower than oneDNN's here); one sigmoid
+#   over all four LSTM blocks (+30% CPU: the extra 64x256 sigmoid costs more than
+#   the split it saves); MatMul+BiasAdd+Add fused by oneDNN (the bias moved into
+#   the loop; same time); `parallel_iterations=1`, 2- and 4-step unrolling (within
+#   the noise of a machine at load 10-15).
 
 
 def _at(tensor, t):
