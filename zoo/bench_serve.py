@@ -90,7 +90,8 @@ def bench_serve(repeats: int = 100, batch: int = 32, print_table: bool = True) -
     ``tf.saved_model.load``) and of ``zoo.load(name).predict`` (the in-process Keras
     model, same raw input, same output), timed alternately so that both see the same
     background load; then throughput at batch `batch` (examples/s, median of
-    alternating runs). Single-request p50 is compared with `SERVE_TARGETS_MS`. The load
+    alternating runs). For sentiment and NER also the TFLite interpreter alone (batch 1,
+    ids in). Single-request p50 is compared with `SERVE_TARGETS_MS`. The load
     average is printed before and after: on a shared CPU, p50/p99 grow with it while
     ``min`` and ``cpu`` stay near the unloaded cost.
     """
@@ -98,6 +99,7 @@ def bench_serve(repeats: int = 100, batch: int = 32, print_table: bool = True) -
 
     import zoo
     from zoo.demo import best_models
+    from zoo.export import TFLITE_TASKS, TFLiteModel
 
     before = load_average()
     if print_table:
@@ -130,7 +132,16 @@ def bench_serve(repeats: int = 100, batch: int = 32, print_table: bool = True) -
                 max(3, n // 10),
                 warmup=1,
             )
+            tflite = None
+            if task in TFLITE_TASKS:  # the interpreter alone, on the preprocessed ids
+                zoo.export(model, Path(tmp) / "tflite", format="tflite")
+                runner = TFLiteModel(Path(tmp) / "tflite")
+                ((ids, _),) = runner.task.tflite_preprocess(runner.assets, one)
+                tflite = _interleaved({"tflite": lambda: runner.run(ids)}, n)["tflite"]  # noqa: B023
         row = {"task": task, "model": name}
+        if tflite is not None:
+            row["tflite_p50_ms"], row["tflite_p99_ms"] = _percentiles(tflite["samples"])
+            row["tflite_min_ms"] = 1000 * min(tflite["samples"])
         for path_name in ("saved_model", "keras"):
             s = single[path_name]["samples"]
             p50, p99 = _percentiles(s)
@@ -165,6 +176,13 @@ def bench_serve(repeats: int = 100, batch: int = 32, print_table: bool = True) -
                 f"{r['task']:12s} {r['model']:24s} {r['target_p50_ms']:6.0f}  "
                 f"{cells[0]}   {cells[1]}  {verdict}"
             )
+        for r in rows:
+            if "tflite_p50_ms" in r:
+                print(
+                    f"{r['task']:12s} {r['model']:24s} TFLite interpreter, ids in (batch 1): "
+                    f"p50 {r['tflite_p50_ms']:.2f}  p99 {r['tflite_p99_ms']:.2f}  "
+                    f"min {r['tflite_min_ms']:.2f}"
+                )
         print(
             "ms per single request (p50/p99/min; cpu = process CPU time per request, all "
             f"threads), b32/s = examples/s at batch {batch}; targets are SavedModel p50.\n"
