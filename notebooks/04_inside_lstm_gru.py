@@ -168,9 +168,12 @@ for cell, (gates, _, _) in traces.items():
 
 # %% [markdown]
 # Each row is one unit, each column one character (blue 0, red 1; the candidates run from
-# -1 to 1). Many units keep their forget gate near 1 through a word (the LSTM's cell
-# carries its memory along) and change it at the spaces, where a word ends; in the GRU,
-# $z$ near 0 means "overwrite the state with the candidate". Averaged over all units:
+# -1 to 1). A forget gate $f \approx 1$ keeps the LSTM's memory cell, $f \approx 0$ wipes
+# it; in the GRU, $z \approx 1$ keeps the state and $z \approx 0$ overwrites it with the
+# candidate. Some units switch exactly at word boundaries: in the full-mode run the unit
+# with the largest contrast in each cell keeps its memory at the spaces and rewrites it
+# inside words (which way round is learned, not built in). Averaged over all units, and
+# for that one unit:
 
 # %%
 contrast = {}
