@@ -162,7 +162,9 @@ models, accuracy, shapes = {}, {}, {}
 for name, build in builders.items():
     x, y = data[name]
     model = build()
-    model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy", metrics=["binary_accuracy"])
+    # clipnorm: without it the vanilla RNN of many-to-one oscillates (notebook 3)
+    optimizer = keras.optimizers.Adam(0.02, clipnorm=1.0)
+    model.compile(optimizer, "binary_crossentropy", metrics=["binary_accuracy"])
     hist = model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0).history
     pred = model.predict(x[:4], verbose=0)
     models[name], accuracy[name], shapes[name] = (
