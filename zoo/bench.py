@@ -26,6 +26,13 @@ def _median_time(fn, repeats):
     return statistics.median(times)
 
 
+def _timed(fn):
+    """(wall seconds, CPU seconds of this process) of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     """Measured float32 matmul throughput of this machine, in GFLOP/s (n x n @ n x n)."""
     import tensorflow as tf
@@ -118,7 +125,9 @@ def bench_layers(
     train ours, train Keras; the order of the pair alternates between repeats), so
     load from other processes falls on both sides alike. The ratios are medians of
     the per-repeat ratios ours/Keras (more robust to load changes during a run than
-    a ratio of medians); the times are medians.
+    a ratio of medians); the times are medians. The ``*_ratio_cpu`` columns are the
+    same ratios of this process's CPU time, which time spent waiting for a core
+    does not inflate: on a loaded machine they are the steadier comparison.
 
     Args:
         shapes: iterable of ``(batch, timesteps, features, units)`` tuples or
@@ -174,22 +183,28 @@ def bench_layers(
                 fn(x)
                 fn(x)
             times = {"fwd_ours": [], "fwd_keras": [], "train_ours": [], "train_keras": []}
+            cpu = {key: [] for key in times}
             for r in range(repeats):
                 pairs = [(("fwd_ours", fwd_o), ("fwd_keras", fwd_k))]
                 pairs.append((("train_ours", train_o), ("train_keras", train_k)))
                 for pair in pairs:
                     for key, fn in pair if r % 2 == 0 else pair[::-1]:
-                        times[key].append(_median_time(lambda fn=fn, x=x: np.asarray(fn(x)), 1))
+                        wall, cpu_seconds = _timed(lambda fn=fn, x=x: np.asarray(fn(x)))
+                        times[key].append(wall)
+                        cpu[key].append(cpu_seconds)
             row = {
                 "layer": kind,
                 "shape": "x".join(map(str, shape)),
                 **{k: 1000 * statistics.median(v) for k, v in times.items()},
             }
             for part in ("fwd", "train"):
-                row[f"{part}_ratio"] = statistics.median(
-                    o / k
-                    for o, k in zip(times[f"{part}_ours"], times[f"{part}_keras"], strict=True)
-                )
+                for suffix, measured in (("", times), ("_cpu", cpu)):
+                    row[f"{part}_ratio{suffix}"] = statistics.median(
+                        o / k
+                        for o, k in zip(
+                            measured[f"{part}_ours"], measured[f"{part}_keras"], strict=True
+                        )
+                    )
             flops = recurrent_flops(kind, *shape)
             row["fwd_limit"] = 1000 * flops / (gflops * 1e9)
             row["fwd_vs_limit"] = row["fwd_ours"] / row["fwd_limit"]
@@ -237,7 +252,7 @@ def _print_header(gflops, repeats, load, out):
     print(
         f"{'layer':<11}{'batch x T x feat x units':>26}{'fwd ours':>10}{'keras':>8}"
         f"{'ratio':>7}{'train ours':>12}{'keras':>8}{'ratio':>7}{'fwd limit':>11}"
-        f"{'ours/limit':>11}",
+        f"{'ours/limit':>11}{'cpu ratio fwd':>14}{'train':>6}",
         file=out,
     )
 
@@ -246,7 +261,8 @@ def _print_row(row, out):
     print(
         f"{row['layer']:<11}{row['shape']:>26}{row['fwd_ours']:>10.1f}{row['fwd_keras']:>8.1f}"
         f"{row['fwd_ratio']:>7.2f}{row['train_ours']:>12.1f}{row['train_keras']:>8.1f}"
-        f"{row['train_ratio']:>7.2f}{row['fwd_limit']:>11.1f}{row['fwd_vs_limit']:>11.1f}",
+        f"{row['train_ratio']:>7.2f}{row['fwd_limit']:>11.1f}{row['fwd_vs_limit']:>11.1f}"
+        f"{row['fwd_ratio_cpu']:>14.2f}{row['train_ratio_cpu']:>6.2f}",
         file=out,
         flush=True,
     )

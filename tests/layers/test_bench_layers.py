@@ -21,7 +21,7 @@ def test_bench_layers_writes_consistent_rows_as_json(tmp_path):
     assert saved["machine"]["repeats"] == 2
     for row in rows:
         assert row["shape"] == "4x3x2x5"
-        for key in ("fwd_ours", "fwd_keras", "train_ours", "train_keras", "fwd_limit"):
+        for key in ("fwd_ours", "train_keras", "fwd_limit", "fwd_ratio_cpu", "train_ratio_cpu"):
             assert row[key] > 0
         # The limit is the matmul FLOPs at the measured matmul speed.
         gates = {"simple_rnn": 1, "gru": 3}[row["layer"]]
