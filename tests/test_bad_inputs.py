@@ -186,10 +186,7 @@ CASES = [
     ),
 ]
 #: Known gaps: the case fails today; fix the code, then drop the mark.
-KNOWN_GAPS = {
-    "cell of wrong type (a serialized object)": "zoo.layers.make_recurrent: TypeError "
-    "'unhashable type: dict' instead of a ValueError naming 'cell'",
-}
+KNOWN_GAPS: dict[str, str] = {}  # what: why (cases expected to fail until fixed)
 
 
 @pytest.mark.parametrize(

@@ -168,7 +168,15 @@ def cmd_bench(args) -> int:
         "data": ("zoo.bench_serve", "bench_data"),
         "serve": ("zoo.bench_serve", "bench_serve"),
     }[args.what]
-    result = getattr(importlib.import_module(module), fn)()
+    kwargs = {}
+    if args.what == "layers":  # the layer benchmark's own options
+        if args.shapes:
+            kwargs["shapes"] = args.shapes.split(",")
+        if args.kinds:
+            kwargs["kinds"] = args.kinds.split(",")
+        if args.repeats:
+            kwargs["repeats"] = args.repeats
+    result = getattr(importlib.import_module(module), fn)(**kwargs)
     if args.json:
         _print(args, result)
     return EXIT_OK
@@ -268,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing directory")
     p = add("bench", cmd_bench, "benchmarks: layers, data pipelines, serving")
     p.add_argument("what", choices=["layers", "data", "serve"])
+    p.add_argument("--shapes", help="layers: e.g. 64x100x64x256,32x500x32x128")
+    p.add_argument("--kinds", help="layers: e.g. lstm,gru,simple_rnn,bilstm")
+    p.add_argument("--repeats", type=int, help="layers: repeats per measurement (default 7)")
     p = add("data", cmd_data, "dataset information and fetching")
     p.add_argument("action", choices=["info", "fetch"])
     p.add_argument("name", help=f"one of {sorted(DATASETS)}")

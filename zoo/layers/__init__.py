@@ -44,7 +44,7 @@ def make_recurrent(
         ``(batch, [timesteps,] units)`` (``2*units`` for a concatenating
         bidirectional layer).
     """
-    if cell not in LAYERS:
+    if not isinstance(cell, str) or cell not in LAYERS:
         close = difflib.get_close_matches(str(cell), LAYERS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(

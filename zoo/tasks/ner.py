@@ -119,10 +119,12 @@ class WordEmbedding(keras.layers.Layer):
         )
 
     def call(self, ids):
-        table = self.embeddings
+        # Look the rows up first, then round them: the same values as rounding the table,
+        # without converting the whole (vocabulary x dim) table on every call.
+        out = ops.take(self.embeddings, ops.cast(ids, "int32"), axis=0)
         if self.storage == "float16":
-            table = ops.cast(ops.cast(table, "float16"), self.compute_dtype)
-        return ops.take(table, ops.cast(ids, "int32"), axis=0)
+            out = ops.cast(ops.cast(out, "float16"), self.compute_dtype)
+        return out
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.output_dim)
