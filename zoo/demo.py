@@ -64,11 +64,13 @@ def best_models() -> dict[str, str]:
     return best
 
 
-def _caption_samples(model) -> list:
-    """A few held-out test images of the model's own dataset (encoded bytes)."""
+def _caption_samples(model) -> list[tuple[bytes, str]]:
+    """A few held-out test images of the model's own dataset: (PNG bytes, true caption)."""
     from zoo.data import captioning
 
-    return captioning.sample_images(model.config["data"], n=3)
+    dataset = model.config["data"].get("dataset", "zoo_emoji_captions")
+    examples = captioning.load_raw("test", dataset=dataset).take(3).as_numpy_iterator()
+    return [(bytes(ex["image"]), ex["caption"].decode("utf-8")) for ex in examples]
 
 
 def run_demo() -> int:
@@ -90,9 +92,13 @@ def run_demo() -> int:
         model = zoo.load(name)
         metric = model.task.primary_metric
         print(f"\n-- {task}: {name} (test {metric} = {model.metadata['metrics'][metric]:.2f}) --")
-        inputs = _caption_samples(model) if task == "captioning" else SAMPLES[task]
-        for raw, out in zip(inputs, model.predict(list(inputs))):
-            shown = raw if isinstance(raw, str) else f"<image, {len(raw)} bytes>"
+        if task == "captioning":
+            samples = _caption_samples(model)
+            inputs = [image for image, _ in samples]
+            shown_inputs = [f"<image, {len(b)} bytes; true caption: {c!r}>" for b, c in samples]
+        else:
+            inputs = shown_inputs = SAMPLES[task]
+        for shown, out in zip(shown_inputs, model.predict(list(inputs))):
             print(f"  {shown}\n    -> {json.dumps(out, ensure_ascii=False, default=str)}")
 
     if "sentiment" in best:
