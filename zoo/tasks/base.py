@@ -128,6 +128,28 @@ class Task:
         raise NotImplementedError
 
 
+def with_layer_config(model, class_name: str, key: str, value, convert) -> keras.Model:
+    """A copy of `model` in which every layer of class `class_name` has ``config[key] =
+    value``, its weights passed through ``convert(array) -> array``; `model` itself
+    when no layer needed the change. Used for export (e.g. a float16-stored table
+    widened to float32 once, so the exported graph has no float16 ops)."""
+    config = model.get_config()
+    changed = set()
+    for layer in config["layers"]:
+        if layer["class_name"] == class_name and layer["config"].get(key) != value:
+            layer["config"][key] = value
+            changed.add(layer["config"]["name"])
+    if not changed:
+        return model
+    copy = keras.Model.from_config(config)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if layer.name in changed:
+            weights = [convert(w) for w in weights]
+        copy.get_layer(layer.name).set_weights(weights)
+    return copy
+
+
 def check_keys(
     section: str, cfg: dict, allowed: set[str], required: set[str] = frozenset()
 ) -> None:

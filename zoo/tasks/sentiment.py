@@ -48,7 +48,7 @@ from keras import ops
 
 from zoo.data import sentiment as data
 from zoo.layers import make_recurrent
-from zoo.tasks.base import Task, TaskData, check_keys
+from zoo.tasks.base import Task, TaskData, check_keys, with_layer_config
 
 __all__ = ["MODEL_DEFAULTS", "MaskedPooling", "ScaledFineTuneEmbedding", "SentimentTask"]
 
@@ -483,18 +483,13 @@ class SentimentTask(Task):
         static batch of one lets the recurrent loop lower to builtins; time >= 1) ->
         ``{"positive_probability": float32 [1]}``. A float16 embedding base is widened to
         float32 (exactly; TFLite's Gather has no float16)."""
-        config = model.get_config()
-        widened = False
-        for layer in config["layers"]:
-            if layer["class_name"] == "ScaledFineTuneEmbedding":
-                widened |= layer["config"]["base_dtype"] != "float32"
-                layer["config"]["base_dtype"] = "float32"
-        if widened:
-            weights = [
-                w.astype(np.float32) if w.dtype == np.float16 else w for w in model.get_weights()
-            ]
-            model = keras.Model.from_config(config)
-            model.set_weights(weights)
+        model = with_layer_config(
+            model,
+            "ScaledFineTuneEmbedding",
+            "base_dtype",
+            "float32",
+            lambda w: w.astype(np.float32),
+        )
 
         @tf.function(
             input_signature=[tf.TensorSpec([1, None], tf.int32, name="token_ids")],
@@ -533,6 +528,8 @@ class SentimentTask(Task):
             "outputs": {"positive_probability": {"dtype": "float32", "shape": [1]}},
             "preprocessing": {
                 "steps": [
+                    "replace Unicode separators and control characters "
+                    "(RE2 [\\p{Z}\\p{Cc}]) with a space",
                     "lower-case (Unicode)",
                     "apply `regex_rules` in order (RE2 syntax, replace all matches)",
                     "split on whitespace",
