@@ -143,6 +143,22 @@ def test_vocabularies_come_from_train_only(ner_train):
     assert extra["words"][len(assets["words"]) :] == ["zzzunseen"]
 
 
+def test_glove_extra_tokens_add_only_words_glove_knows(ner_train):
+    base = ner.fit_vocabularies(
+        ner_train, glove_words=["zzzunseen", "the", "zzztest"], glove_vocab=1
+    )
+    known = base["words"]
+    # Lower-cased, only GloVe words, each once, after the train words and GloVe's top-N.
+    extra = ner.fit_vocabularies(
+        ner_train,
+        glove_words=["zzzunseen", "the", "zzztest"],
+        glove_vocab=1,
+        glove_extra_tokens=["ZZZTest", "qqqnotinglove", "zzztest", "The"],
+    )
+    assert extra["words"][: len(known)] == known
+    assert extra["words"][len(known) :] == ["zzztest"]
+
+
 def test_pipeline_aligns_words_chars_casing_and_tags(ner_train):
     sents = ner_train[:40]
     assets = ner.fit_vocabularies(sents)

@@ -245,6 +245,10 @@ def test_bad_config_values_are_rejected_with_the_key_name():
         NERTask.model_config({"cell": "lstm", "unit": 3})
     with pytest.raises(ValueError, match="data.dataset"):
         NERTask.data_config({"dataset": "conll2002"})
+    with pytest.raises(ValueError, match=r"data.glove_splits.*'tset'"):
+        NERTask.data_config({"glove_splits": ["tset"]})
+    with pytest.raises(ValueError, match="data.glove_splits"):
+        NERTask.data_config({"glove_splits": "test"})
 
 
 PRESETS = sorted(

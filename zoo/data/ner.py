@@ -333,6 +333,7 @@ def fit_vocabularies(
     min_count: int = 1,
     glove_words: Sequence[str] | None = None,
     glove_vocab: int = 0,
+    glove_extra_tokens: Sequence[str] = (),
 ) -> dict:
     """Word and character vocabularies from (train) sentences, as JSON-able assets.
 
@@ -341,6 +342,9 @@ def fit_vocabularies(
         min_count: minimum count of a lower-cased train word.
         glove_words: GloVe's words, most frequent first (optional).
         glove_vocab: how many of them to add (0: none).
+        glove_extra_tokens: more tokens (e.g. the text of other splits) whose
+            lower-cased form is added when it is one of `glove_words` (after the
+            first `glove_vocab`, in order of first occurrence).
 
     Returns:
         ``{"words": [str], "chars": [str], "tags": list(TAGS)}``; the lists hold the
@@ -359,6 +363,13 @@ def fit_vocabularies(
         seen = set(vocab)
         for w in glove_words[:glove_vocab]:
             if w not in seen and w != "":
+                vocab.append(w)
+                seen.add(w)
+    if glove_words is not None and glove_extra_tokens:
+        seen, known = set(vocab), set(glove_words)
+        for t in glove_extra_tokens:
+            w = t.lower()
+            if w not in seen and w in known:
                 vocab.append(w)
                 seen.add(w)
     char_list = [c for c, _ in sorted(chars.items(), key=lambda x: (-x[1], x[0]))]

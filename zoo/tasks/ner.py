@@ -23,8 +23,13 @@ CRF), char_dim (30), char_filters (50), char_kernel (3), casing_dim (8),
 embedding_storage ("float16": the word embedding is rounded to float16 in the forward
 pass and stored as float16, halving the preset; or "float32").
 ``data``: dataset ("conll2003"), glove_vocab (GloVe words added to the train
-vocabulary, most frequent first; 0 = none), min_count (1), max_train (optional: cap
-on train sentences, for quick experiments).
+vocabulary, most frequent first; 0 = none), glove_splits (splits whose words are added
+when GloVe has a vector for them, e.g. ["validation", "test"]: only their *text* is
+read, never their tags. This is Lample et al. 2016's practice and measures the model
+as if it shipped all 400,000 GloVe vectors - words never seen in training keep their
+GloVe vector, which training does not move - while the preset stores only the rows
+the evaluation reaches, under 10 MB. Default: none), min_count (1), max_train
+(optional: cap on train sentences, for quick experiments).
 ``train``: only the keys of `zoo.train` (no task-specific ones).
 
 Raw-text tokenization (`predict`, serving): `zoo.data.ner.tokenize` - whitespace plus
@@ -73,6 +78,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
 DATA_DEFAULTS: dict[str, Any] = {
     "dataset": "conll2003",
     "glove_vocab": 0,
+    "glove_splits": [],
     "min_count": 1,
     "max_train": None,
 }
@@ -329,6 +335,12 @@ class NERTask(Task):
         data_cfg = dict(data_cfg or {})
         check_keys("data", data_cfg, set(DATA_DEFAULTS))
         cfg = {**DATA_DEFAULTS, **data_cfg}
+        splits = cfg["glove_splits"]
+        if not isinstance(splits, (list, tuple)) or any(s not in ner_data.SPLITS for s in splits):
+            raise ValueError(
+                f"Received an invalid value for data.glove_splits, expected a list of split "
+                f"names from {list(ner_data.SPLITS)}, got {splits!r}."
+            )
         if cfg["dataset"] not in ("conll2003",):
             raise ValueError(
                 f"Received an invalid value for data.dataset, expected 'conll2003', got "
@@ -351,15 +363,23 @@ class NERTask(Task):
         """Vocabularies from the train split (plus GloVe's first ``glove_vocab`` words)."""
         cfg = self.data_config(data_cfg)
         glove_words = None
-        if cfg["glove_vocab"]:
+        if cfg["glove_vocab"] or cfg["glove_splits"]:
             from zoo.data.glove import load_glove
 
             glove_words, _ = load_glove()
+        # Only the tokens of these splits are read (their tags never are).
+        extra = [
+            t
+            for split in cfg["glove_splits"]
+            for s in self._sentences(split, cfg, smoke)
+            for t in s["tokens"]
+        ]
         return ner_data.fit_vocabularies(
             self._sentences("train", cfg, smoke),
             min_count=cfg["min_count"],
             glove_words=glove_words,
             glove_vocab=cfg["glove_vocab"],
+            glove_extra_tokens=extra,
         )
 
     def load_data(self, data_cfg, *, batch_size, seed=0, smoke=False):
