@@ -124,18 +124,19 @@ def gate_trace(model, sentence):
     projected = cell.project_inputs(x)[0]  # (T, gates * units)
     constants = cell.step_constants()
     states = [tf.zeros((1, cell.units)) for _ in cell.state_size]
-    saved, hs = [], []
-    for t in range(len(sentence)):
-        states, (gates,) = cell.forward_step(projected[t : t + 1], states, constants)
-        saved.append(gates[0].numpy())
-        hs.append(states[0][0].numpy())
-    saved = np.array(saved)
     names = (
         ["input i", "forget f", "candidate g", "output o"]
         if cell.gates == 4
         else ["update z", "reset r", "candidate h~"]
     )
-    out = {n: saved[:, k * cell.units : (k + 1) * cell.units] for k, n in enumerate(names)}
+    saved, hs = [], []
+    for t in range(len(sentence)):
+        # `saved` starts with the gate activations, in the order of `names`.
+        states, gates = cell.forward_step(projected[t : t + 1], states, constants)
+        saved.append([g[0].numpy() for g in gates[: len(names)]])
+        hs.append(states[0][0].numpy())
+    saved = np.array(saved)  # (T, gates, units)
+    out = {n: saved[:, k] for k, n in enumerate(names)}
     return out, np.array(hs), layer(x)[0].numpy()
 
 

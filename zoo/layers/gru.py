@@ -81,7 +81,9 @@ class GRUCell(RecurrentCell):
 
     @property
     def saved_count(self):
-        return 1  # z, r, hh (and the recurrent candidate product when reset_after)
+        # z, r, hh (and the recurrent candidate product r_h when reset_after), each its
+        # own tensor: no concatenation forward, no split backward.
+        return 4 if self.reset_after else 3
 
     @property
     def accumulated_count(self):
@@ -99,13 +101,13 @@ class GRUCell(RecurrentCell):
             z = self.recurrent_activation(x_z + r_z)
             r = self.recurrent_activation(x_r + r_r)
             hh = self.activation(x_h + r * r_h)
-            saved = (ops.concatenate([z, r, hh, r_h], axis=-1),) if save else ()
+            saved = (z, r, hh, r_h) if save else ()
         else:
             r_z, r_r = ops.split(ops.matmul(h_in, constants["recurrent_kernel_zr"]), 2, axis=-1)
             z = self.recurrent_activation(x_z + r_z)
             r = self.recurrent_activation(x_r + r_r)
             hh = self.activation(x_h + ops.matmul(r * h_in, constants["recurrent_kernel_h"]))
-            saved = (ops.concatenate([z, r, hh], axis=-1),) if save else ()
+            saved = (z, r, hh) if save else ()
         h = hh + z * (h_prev - hh)  # = z * h_prev + (1 - z) * hh, one op fewer
         return [h], saved
 
@@ -113,9 +115,9 @@ class GRUCell(RecurrentCell):
         act, rec = activation_grad(self.activation), activation_grad(self.recurrent_activation)
         dh, h_prev = d_states[0], prev_states[0]
         if self.reset_after:
-            z, r, hh, r_h = tf.split(saved[0], 4, axis=-1)
+            z, r, hh, r_h = saved
         else:
-            z, r, hh = tf.split(saved[0], 3, axis=-1)
+            z, r, hh = saved
         d_z = rec(z, dh * (h_prev - hh))
         d_hh = act(hh, dh * (1 - z))
         if self.reset_after:
@@ -149,7 +151,7 @@ class GRUCell(RecurrentCell):
             if "recurrent_bias" in constants:
                 grads["recurrent_bias"] = sum_steps(d_inner, constants["recurrent_bias"])
             return grads
-        r = saved_tas[0].stack()[..., units : 2 * units]
+        r = saved_tas[1].stack()
         return {
             "recurrent_kernel_zr": sum_outer(h_in, d_projected[..., : 2 * units]),
             "recurrent_kernel_h": sum_outer(r * h_in, d_projected[..., 2 * units :]),

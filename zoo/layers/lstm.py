@@ -59,7 +59,9 @@ class LSTMCell(RecurrentCell):
         new_states, _ = self.forward_step(projected, states, constants, recurrent_mask, False)
         return new_states[0], new_states
 
-    saved_count = 1  # the four gate activations
+    # The four gate activations and tanh(c_t), each its own tensor: saving them apart
+    # spares a concatenation per step forward and a split per step backward.
+    saved_count = 5
 
     def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
         h_prev, c_prev = states
@@ -72,14 +74,14 @@ class LSTMCell(RecurrentCell):
         g = self.activation(z_c)
         o = self.recurrent_activation(z_o)
         c = f * c_prev + i * g
-        h = o * self.activation(c)
-        return [h, c], (ops.concatenate([i, f, g, o], axis=-1),) if save else ()
+        tanh_c = self.activation(c)
+        h = o * tanh_c
+        return [h, c], (i, f, g, o, tanh_c) if save else ()
 
     def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
         act, rec = activation_grad(self.activation), activation_grad(self.recurrent_activation)
         dh, dc = d_states
-        i, f, g, o = tf.split(saved[0], 4, axis=-1)
-        tanh_c = self.activation(states[1])
+        i, f, g, o, tanh_c = saved
         dc = dc + act(tanh_c, dh * o)
         dz = tf.concat(
             [
