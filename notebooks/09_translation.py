@@ -151,10 +151,10 @@ for a in aligned:
     assert a["attention"].shape[1] <= len(a["source_tokens"]) + 2
     assert (a["attention"] >= 0).all() and (a["attention"].sum(-1) <= 1 + 1e-3).all()
 assert all(isinstance(t, str) for t in greedy + beamed)
-assert zoo.metrics.bleu(greedy, greedy) in (
-    0.0,
-    100.0,
-)  # BLEU of a text against itself (0 if empty)
+self_bleu = zoo.metrics.bleu(greedy, greedy)
+# BLEU of a text against itself: 100 (0 if it has no 4-gram); sacrebleu's exp/log may
+# leave a last-digit error (the full-mode run with ZOO_NOTEBOOK_EPOCHS=1 failed on `in`).
+assert round(self_bleu, 6) in (0.0, 100.0), self_bleu
 if pretrained_metrics is not None:
     assert pretrained_metrics["bleu"] > 15, pretrained_metrics
     assert any("hungry" in t.lower() for t in p_greedy + p_beam)
