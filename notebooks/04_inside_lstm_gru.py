@@ -121,7 +121,7 @@ def gate_trace(model, sentence):
     layer = model.get_layer("rnn")
     cell = layer.cell
     x = model.layers[1](encode([sentence])[:, : len(sentence)])  # embeddings (1, T, 16)
-    projected = cell.project_inputs(x)[0]  # (T, gates * units)
+    projected = [p[0] for p in cell.project_inputs(x)]  # one (T, units) block per gate
     constants = cell.step_constants()
     states = [tf.zeros((1, cell.units)) for _ in cell.state_size]
     names = (
@@ -132,7 +132,8 @@ def gate_trace(model, sentence):
     saved, hs = [], []
     for t in range(len(sentence)):
         # `saved` starts with the gate activations, in the order of `names`.
-        states, gates = cell.forward_step(projected[t : t + 1], states, constants)
+        step = [p[t : t + 1] for p in projected]
+        states, gates = cell.forward_step(step, states, constants)
         saved.append([g[0].numpy() for g in gates[: len(names)]])
         hs.append(states[0][0].numpy())
     saved = np.array(saved)  # (T, gates, units)

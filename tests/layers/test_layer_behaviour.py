@@ -151,7 +151,9 @@ def test_bptt_matches_autodiff_with_recurrent_dropout(cell):
     ours_cls, _, extra = CELLS[cell]
     layer = built(ours_cls(UNITS, **extra))
     rng = np.random.default_rng(4)
-    projected = tf.constant(rng.normal(size=(5, 3, layer.cell.gates * UNITS)), tf.float32)
+    projected = tuple(
+        tf.constant(rng.normal(size=(5, 3, UNITS)), tf.float32) for _ in range(layer.cell.gates)
+    )
     states = [tf.constant(rng.normal(size=(3, UNITS)), tf.float32) for _ in layer.state_size]
     recurrent_mask = tf.constant(rng.integers(0, 2, size=(3, UNITS)) * 2.0, tf.float32)
     mask = tf.constant(rng.integers(0, 2, size=(5, 3, 1)).astype(bool))
@@ -162,11 +164,12 @@ def test_bptt_matches_autodiff_with_recurrent_dropout(cell):
 
     for run in (autodiff, run_plain, run_with_bptt):
         with tf.GradientTape() as tape:
-            tape.watch([projected, *states])
+            tape.watch([*projected, *states])
             seq, final = run(layer.cell, projected, states, mask, recurrent_mask)
             loss = tf.reduce_sum(tf.sin(seq)) + sum(tf.reduce_sum(f * f) for f in final)
-        results.append(tape.gradient(loss, [projected, *states, *layer.trainable_weights]))
-    assert results[0][len(states) + 2] is not None  # the recurrent kernel's gradient
+        results.append(tape.gradient(loss, [*projected, *states, *layer.trainable_weights]))
+    # the recurrent kernel's gradient
+    assert results[0][len(projected) + len(states) + 1] is not None
     for other in results[1:]:
         for a, b in zip(results[0], other, strict=True):
             assert (a is None) == (b is None)  # the input kernel is not used here

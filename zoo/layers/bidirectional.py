@@ -156,7 +156,10 @@ class Bidirectional(keras.layers.Layer):
             strict=True,
         )
         cell = layers[0].cell
-        stacked_projected = tf.stack(projected, axis=1)  # (time, 2, batch, gates*units)
+        # Per gate block: (time, 2, batch, units).
+        stacked_projected = tuple(
+            tf.stack(blocks, axis=1) for blocks in zip(*projected, strict=True)
+        )
         stacked_mask = None if masks[0] is None else tf.stack(masks, axis=1)
         initial_state = [
             tf.stack(pair, axis=0) for pair in zip(*[p[0] for p in prepared], strict=True)

@@ -61,18 +61,21 @@ class GRUCell(RecurrentCell):
             return None
         return self.bias[1]
 
+    _BLOCKS = ("z", "r", "h")
+
     def step_constants(self):
+        # One recurrent kernel (and recurrent bias, reset_after) per gate block, split
+        # once outside the loop.
         kernel = ops.convert_to_tensor(self.recurrent_kernel)
-        if not self.reset_after:
-            # The candidate's product is separate: split once, outside the loop.
-            return {
-                "recurrent_kernel_zr": kernel[:, : 2 * self.units],
-                "recurrent_kernel_h": kernel[:, 2 * self.units :],
-            }
-        constants = {"recurrent_kernel": kernel}
+        constants = {
+            f"recurrent_kernel_{k}": u
+            for k, u in zip(self._BLOCKS, tf.split(kernel, 3, axis=1), strict=True)
+        }
         bias = self.recurrent_bias()
         if bias is not None:
-            constants["recurrent_bias"] = ops.convert_to_tensor(bias)
+            bias = ops.convert_to_tensor(bias)
+            for k, b in zip(self._BLOCKS, tf.split(bias, 3), strict=True):
+                constants[f"recurrent_bias_{k}"] = b
         return constants
 
     def step(self, projected, states, constants, recurrent_mask=None):
@@ -82,30 +85,32 @@ class GRUCell(RecurrentCell):
     @property
     def saved_count(self):
         # z, r, hh (and the recurrent candidate product r_h when reset_after), each its
-        # own tensor: no concatenation forward, no split backward.
+        # own tensor.
         return 4 if self.reset_after else 3
 
     @property
     def accumulated_count(self):
         return 1 if self.reset_after else 0
 
+    def _recurrent(self, h_in, constants, block):
+        out = ops.matmul(h_in, constants[f"recurrent_kernel_{block}"])
+        if f"recurrent_bias_{block}" in constants:
+            out = out + constants[f"recurrent_bias_{block}"]
+        return out
+
     def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
         h_prev = states[0]
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
-        x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
+        x_z, x_r, x_h = projected
+        # One (batch, units) product per gate block: small ops TensorFlow runs side by
+        # side, no split.
+        z = self.recurrent_activation(x_z + self._recurrent(h_in, constants, "z"))
+        r = self.recurrent_activation(x_r + self._recurrent(h_in, constants, "r"))
         if self.reset_after:
-            inner = ops.matmul(h_in, constants["recurrent_kernel"])
-            if "recurrent_bias" in constants:
-                inner = inner + constants["recurrent_bias"]
-            r_z, r_r, r_h = ops.split(inner, 3, axis=-1)
-            z = self.recurrent_activation(x_z + r_z)
-            r = self.recurrent_activation(x_r + r_r)
+            r_h = self._recurrent(h_in, constants, "h")
             hh = self.activation(x_h + r * r_h)
             saved = (z, r, hh, r_h) if save else ()
         else:
-            r_z, r_r = ops.split(ops.matmul(h_in, constants["recurrent_kernel_zr"]), 2, axis=-1)
-            z = self.recurrent_activation(x_z + r_z)
-            r = self.recurrent_activation(x_r + r_r)
             hh = self.activation(x_h + ops.matmul(r * h_in, constants["recurrent_kernel_h"]))
             saved = (z, r, hh) if save else ()
         h = hh + z * (h_prev - hh)  # = z * h_prev + (1 - z) * hh, one op fewer
@@ -114,6 +119,7 @@ class GRUCell(RecurrentCell):
     def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
         act, rec = activation_grad(self.activation), activation_grad(self.recurrent_activation)
         dh, h_prev = d_states[0], prev_states[0]
+        k_z, k_r, k_h = (constants[f"recurrent_kernel_{k}"] for k in self._BLOCKS)
         if self.reset_after:
             z, r, hh, r_h = saved
         else:
@@ -122,40 +128,48 @@ class GRUCell(RecurrentCell):
         d_hh = act(hh, dh * (1 - z))
         if self.reset_after:
             d_r = rec(r, d_hh * r_h)
-            d_inner = tf.concat([d_z, d_r, d_hh * r], axis=-1)
-            d_in = tf.matmul(d_inner, constants["recurrent_kernel"], transpose_b=True)
-            accumulated = (d_inner,)
+            d_inner_h = d_hh * r
+            d_in = tf.add_n(
+                [
+                    tf.matmul(d_z, k_z, transpose_b=True),
+                    tf.matmul(d_r, k_r, transpose_b=True),
+                    tf.matmul(d_inner_h, k_h, transpose_b=True),
+                ]
+            )
+            accumulated = (d_inner_h,)
         else:
             h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
-            d_rh = tf.matmul(d_hh, constants["recurrent_kernel_h"], transpose_b=True)
+            d_rh = tf.matmul(d_hh, k_h, transpose_b=True)
             d_r = rec(r, d_rh * h_in)
-            d_in = (
-                tf.matmul(
-                    tf.concat([d_z, d_r], axis=-1),
-                    constants["recurrent_kernel_zr"],
-                    transpose_b=True,
-                )
-                + d_rh * r
+            d_in = tf.add_n(
+                [
+                    tf.matmul(d_z, k_z, transpose_b=True),
+                    tf.matmul(d_r, k_r, transpose_b=True),
+                    d_rh * r,
+                ]
             )
             accumulated = ()
         if recurrent_mask is not None:
             d_in = d_in * recurrent_mask
-        return tf.concat([d_z, d_r, d_hh], axis=-1), [dh * z + d_in], accumulated
+        return (d_z, d_r, d_hh), [dh * z + d_in], accumulated
 
     def weight_gradients(self, d_projected, accumulated, h_prev, saved_tas, constants, mask):
         h_in = h_prev if mask is None else h_prev * mask
-        units = self.units
+        d_z, d_r, d_h = d_projected
+        grads = {
+            "recurrent_kernel_z": sum_outer(h_in, d_z),
+            "recurrent_kernel_r": sum_outer(h_in, d_r),
+        }
         if self.reset_after:
-            (d_inner,) = accumulated
-            grads = {"recurrent_kernel": sum_outer(h_in, d_inner)}
-            if "recurrent_bias" in constants:
-                grads["recurrent_bias"] = sum_steps(d_inner, constants["recurrent_bias"])
+            (d_inner_h,) = accumulated
+            grads["recurrent_kernel_h"] = sum_outer(h_in, d_inner_h)
+            for k, d in (("z", d_z), ("r", d_r), ("h", d_inner_h)):
+                if f"recurrent_bias_{k}" in constants:
+                    grads[f"recurrent_bias_{k}"] = sum_steps(d, constants[f"recurrent_bias_{k}"])
             return grads
         r = saved_tas[1].stack()
-        return {
-            "recurrent_kernel_zr": sum_outer(h_in, d_projected[..., : 2 * units]),
-            "recurrent_kernel_h": sum_outer(r * h_in, d_projected[..., 2 * units :]),
-        }
+        grads["recurrent_kernel_h"] = sum_outer(r * h_in, d_h)
+        return grads
 
     def arg_config(self):
         return {**super().arg_config(), "reset_after": self.reset_after}

@@ -6,7 +6,13 @@ import keras
 import tensorflow as tf
 from keras import initializers, ops
 
-from zoo.layers.recurrent import RecurrentCell, RNNLayerBase, activation_grad, check_bool
+from zoo.layers.recurrent import (
+    RecurrentCell,
+    RNNLayerBase,
+    activation_grad,
+    check_bool,
+    sum_outer,
+)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -55,24 +61,35 @@ class LSTMCell(RecurrentCell):
 
         return bias_initializer
 
+    _BLOCKS = ("i", "f", "c", "o")
+
+    def step_constants(self):
+        # One recurrent kernel per gate block, split once outside the loop.
+        kernel = ops.convert_to_tensor(self.recurrent_kernel)
+        return {
+            f"recurrent_kernel_{k}": u
+            for k, u in zip(self._BLOCKS, tf.split(kernel, 4, axis=1), strict=True)
+        }
+
     def step(self, projected, states, constants, recurrent_mask=None):
         new_states, _ = self.forward_step(projected, states, constants, recurrent_mask, False)
         return new_states[0], new_states
 
-    # The four gate activations and tanh(c_t), each its own tensor: saving them apart
-    # spares a concatenation per step forward and a split per step backward.
+    # The four gate activations and tanh(c_t), each its own tensor.
     saved_count = 5
 
     def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
         h_prev, c_prev = states
         if recurrent_mask is not None:
             h_prev = h_prev * recurrent_mask
-        z = projected + ops.matmul(h_prev, constants["recurrent_kernel"])
-        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        g = self.activation(z_c)
-        o = self.recurrent_activation(z_o)
+        p_i, p_f, p_c, p_o = projected
+        k = constants
+        # Four independent (batch, units) products and activations: small ops that
+        # TensorFlow runs side by side, no wide add and no split.
+        i = self.recurrent_activation(p_i + ops.matmul(h_prev, k["recurrent_kernel_i"]))
+        f = self.recurrent_activation(p_f + ops.matmul(h_prev, k["recurrent_kernel_f"]))
+        g = self.activation(p_c + ops.matmul(h_prev, k["recurrent_kernel_c"]))
+        o = self.recurrent_activation(p_o + ops.matmul(h_prev, k["recurrent_kernel_o"]))
         c = f * c_prev + i * g
         tanh_c = self.activation(c)
         h = o * tanh_c
@@ -83,19 +100,28 @@ class LSTMCell(RecurrentCell):
         dh, dc = d_states
         i, f, g, o, tanh_c = saved
         dc = dc + act(tanh_c, dh * o)
-        dz = tf.concat(
-            [
-                rec(i, dc * g),
-                rec(f, dc * prev_states[1]),
-                act(g, dc * i),
-                rec(o, dh * tanh_c),
-            ],
-            axis=-1,
+        dz = (
+            rec(i, dc * g),
+            rec(f, dc * prev_states[1]),
+            act(g, dc * i),
+            rec(o, dh * tanh_c),
         )
-        dh_prev = tf.matmul(dz, constants["recurrent_kernel"], transpose_b=True)
+        dh_prev = tf.add_n(
+            [
+                tf.matmul(d, constants[f"recurrent_kernel_{k}"], transpose_b=True)
+                for k, d in zip(self._BLOCKS, dz, strict=True)
+            ]
+        )
         if recurrent_mask is not None:
             dh_prev = dh_prev * recurrent_mask
         return dz, [dh_prev, dc * f], ()
+
+    def weight_gradients(self, d_projected, accumulated, h_prev, saved_tas, constants, mask):
+        h_in = h_prev if mask is None else h_prev * mask
+        return {
+            f"recurrent_kernel_{k}": sum_outer(h_in, d)
+            for k, d in zip(self._BLOCKS, d_projected, strict=True)
+        }
 
     def arg_config(self):
         return {**super().arg_config(), "unit_forget_bias": self.unit_forget_bias}

@@ -207,19 +207,31 @@ class RecurrentCell(keras.layers.Layer):
 
     # -- arithmetic ----------------------------------------------------------------------
     def project_inputs(self, inputs):
-        """``inputs @ kernel + input_bias`` for any leading shape.
+        """``inputs @ kernel + input_bias``, one tensor per gate block, any leading shape.
 
-        inputs: ``(..., input_dim)`` -> ``(..., gates * units)``.
+        inputs: ``(..., input_dim)`` -> a tuple of ``gates`` tensors ``(..., units)``,
+        in Keras's block order (``x @ W_k + b_k`` for block k of the kernel's columns).
+        The loop works on the blocks apart: a step then runs one small product and
+        activation per gate, which TensorFlow runs side by side on the CPU's cores,
+        instead of one wide product followed by a copying split.
         """
         kernel = ops.convert_to_tensor(self.kernel)
         shape = ops.shape(inputs)
         flat = ops.reshape(inputs, (-1, shape[-1]))
-        projected = ops.matmul(flat, kernel)
+        kernels = tf.split(kernel, self.gates, axis=1) if self.gates > 1 else [kernel]
         bias = self.input_bias()
+        biases = [None] * self.gates
         if bias is not None:
-            # BiasAdd right after MatMul is fused into one oneDNN kernel by TensorFlow.
-            projected = tf.nn.bias_add(projected, ops.cast(bias, projected.dtype))
-        return ops.reshape(projected, (*shape[:-1], self.gates * self.units))
+            bias = ops.cast(bias, flat.dtype)
+            biases = tf.split(bias, self.gates) if self.gates > 1 else [bias]
+        blocks = []
+        for k, b in zip(kernels, biases, strict=True):
+            block = ops.matmul(flat, k)
+            if b is not None:
+                # BiasAdd right after MatMul is fused into one oneDNN kernel by TensorFlow.
+                block = tf.nn.bias_add(block, b)
+            blocks.append(ops.reshape(block, (*shape[:-1], self.units)))
+        return tuple(blocks)
 
     def step_constants(self):
         """Tensors the step needs every time (read once, outside the loop)."""
@@ -228,7 +240,8 @@ class RecurrentCell(keras.layers.Layer):
     def step(self, projected, states, constants, recurrent_mask=None):
         """One time step from the projected input.
 
-        projected: ``(batch, gates * units)``; states: list of ``(batch, units)``;
+        projected: a tuple of ``gates`` tensors ``(batch, units)`` (`project_inputs`
+        of one step); states: list of ``(batch, units)``;
         recurrent_mask: ``(batch, units)`` dropout mask on ``h_{t-1}`` or None.
         Returns ``(output, new_states)``.
         """
@@ -254,19 +267,20 @@ class RecurrentCell(keras.layers.Layer):
     def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
         """Gradients of one step. d_states: gradients of the new states; saved: what
         `forward_step` saved; prev_states/states: the states before/after the step.
-        Returns ``(d_projected, d_prev_states, accumulated)``."""
+        Returns ``(d_projected, d_prev_states, accumulated)``, d_projected a tuple
+        of ``gates`` tensors like ``projected``."""
         raise NotImplementedError
 
     def weight_gradients(self, d_projected, accumulated, h_prev, saved_tas, constants, mask):
         """Gradients of the step constants from the whole sequence, as large matmuls.
 
-        d_projected: ``(time, batch, gates*units)``; accumulated: what `backward_step`
+        d_projected: tuple of ``gates`` tensors ``(time, batch, units)``; accumulated: what `backward_step`
         returned per step, stacked over time; h_prev: ``(time, batch, units)`` the
         first state before each step; saved_tas: the TensorArrays of what
         `forward_step` saved (``.stack()`` one to get ``(time, ...)``); mask: the
         recurrent dropout mask ``(batch, units)`` or None."""
         h_in = h_prev if mask is None else h_prev * mask
-        return {"recurrent_kernel": sum_outer(h_in, d_projected)}
+        return {"recurrent_kernel": sum_outer(h_in, d_projected[0])}
 
     def call(self, inputs, states, training=False):
         """One step: inputs ``(batch, input_dim)``, states list of ``(batch, units)``."""
@@ -547,7 +561,7 @@ class RNNLayerBase(keras.layers.Layer):
             x = x * input_mask[None]
         if self.go_backwards:
             x = tf.reverse(x, [0])
-        projected = self.cell.project_inputs(x)  # one matmul for all steps
+        projected = self.cell.project_inputs(x)  # all steps at once, one block per gate
 
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
@@ -644,6 +658,11 @@ def _at(tensor, t):
     return tf.squeeze(tf.slice(tensor, begin, [1] + [-1] * (rank - 1)), axis=0)
 
 
+def _at_blocks(blocks, t):
+    """Step ``t`` of each time-major gate block."""
+    return tuple(_at(b, t) for b in blocks)
+
+
 def _unstack(tensor):
     size = tf.shape(tensor)[0]
     return tf.TensorArray(
@@ -672,32 +691,35 @@ def _forward(cell, projected, init, consts, mask_tm, recurrent_mask, save, seque
     entry t + 1 the state after step t) and one of ``time`` entries per tensor
     `cell.forward_step` saves; `_backward` reads them in place.
     """
-    steps = tf.shape(projected)[0]
+    dtype = projected[0].dtype
+    steps = tf.shape(projected[0])[0]
     # A static element shape (batch may stay None) lets converters such as TFLite
     # lower the TensorLists.
     if save:
         state_tas = [
             tf.TensorArray(
-                projected.dtype, size=steps + 1, element_shape=s.shape, clear_after_read=False
+                dtype, size=steps + 1, element_shape=s.shape, clear_after_read=False
             ).write(0, s)
             for s in init
         ]
     elif sequence:
-        state_tas = [tf.TensorArray(projected.dtype, size=steps, element_shape=init[0].shape)]
+        state_tas = [tf.TensorArray(dtype, size=steps, element_shape=init[0].shape)]
     else:
         state_tas = []
     offset = 1 if save else 0
     saved_tas = [
-        tf.TensorArray(projected.dtype, size=steps, clear_after_read=False)
+        tf.TensorArray(dtype, size=steps, clear_after_read=False)
         for _ in range(cell.saved_count if save else 0)
     ]
 
     def body(t, state_tas, saved_tas, *states):
         states = list(states)
         if save:
-            new_states, saved = cell.forward_step(_at(projected, t), states, consts, recurrent_mask)
+            new_states, saved = cell.forward_step(
+                _at_blocks(projected, t), states, consts, recurrent_mask
+            )
         else:
-            _, new_states = cell.step(_at(projected, t), states, consts, recurrent_mask)
+            _, new_states = cell.step(_at_blocks(projected, t), states, consts, recurrent_mask)
             saved = ()
         if mask_tm is not None:
             m = _at(mask_tm, t)
@@ -721,16 +743,19 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
     stores the gradients of the pre-activations; `cell.weight_gradients` turns them
     into the recurrent weights' gradients with one large matmul each (instead of a
     small matmul and an accumulation per step). Returns the gradients of
-    ``(projected, *constants in names order, *initial states)``.
+    ``(*projected blocks, *constants in names order, *initial states)``.
     """
     state_tas, saved_tas, h_seq = forward
     d_seq, *d_final = grads  # d_seq is None when the output sequence is unused
-    steps = tf.shape(projected)[0]
+    dtype = projected[0].dtype
+    steps = tf.shape(projected[0])[0]
     d_final = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final, init, strict=True)]
-    d_projected_ta = tf.TensorArray(projected.dtype, size=steps, element_shape=projected.shape[1:])
-    acc_tas = [tf.TensorArray(projected.dtype, size=steps) for _ in range(cell.accumulated_count)]
+    d_projected_tas = [
+        tf.TensorArray(dtype, size=steps, element_shape=p.shape[1:]) for p in projected
+    ]
+    acc_tas = [tf.TensorArray(dtype, size=steps) for _ in range(cell.accumulated_count)]
 
-    def back(i, d_projected_ta, acc_tas, *d_states):
+    def back(i, d_projected_tas, acc_tas, *d_states):
         t = steps - 1 - i
         d_states = list(d_states)
         if d_seq is not None:
@@ -752,17 +777,17 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
         )
         if mask_tm is not None:
             d_prev = [a + b for a, b in zip(d_prev, passed, strict=True)]
-        d_projected_ta = d_projected_ta.write(t, d_proj)
+        d_projected_tas = [ta.write(t, d) for ta, d in zip(d_projected_tas, d_proj, strict=True)]
         acc_tas = [ta.write(t, a) for ta, a in zip(acc_tas, accumulated, strict=True)]
-        return (i + 1, d_projected_ta, acc_tas, *d_prev)
+        return (i + 1, d_projected_tas, acc_tas, *d_prev)
 
-    d_projected_ta, acc_tas, *d_init = _loop(steps, back, (d_projected_ta, acc_tas, *d_final))
-    d_projected = d_projected_ta.stack()
+    d_projected_tas, acc_tas, *d_init = _loop(steps, back, (d_projected_tas, acc_tas, *d_final))
+    d_projected = tuple(ta.stack() for ta in d_projected_tas)
     accumulated = [ta.stack() for ta in acc_tas]
     d_consts = cell.weight_gradients(
         d_projected, accumulated, h_seq[:-1], saved_tas, consts, recurrent_mask
     )
-    return (d_projected, *[d_consts[name] for name in names], *d_init)
+    return (*d_projected, *[d_consts[name] for name in names], *d_init)
 
 
 def _constants(cell, constants=None):
@@ -776,8 +801,9 @@ def run_plain(
 ):
     """The forward loop for inference; it stores nothing for a backward pass.
 
-    projected: ``(time, batch, gates*units)`` time-major, in processing order (a
-    leading direction axis, ``(time, 2, batch, ...)``, runs two directions at once).
+    projected: a tuple of ``gates`` blocks ``(time, batch, units)`` (`project_inputs`),
+    time-major, in processing order (a direction axis, ``(time, 2, batch, units)``,
+    runs two directions at once).
     mask_tm: ``(time, batch, 1)`` bool or None; recurrent_mask: ``(batch, units)``.
     Returns ``(states_seq, final_states)``: the masked first state of every step
     ``(time, batch, units)`` (None if not ``sequence``: a layer that returns only
@@ -793,10 +819,14 @@ def run_plain(
     if not cell.supports_bptt():
         return _run_autodiff(cell, projected, initial_state, constants, mask_tm, recurrent_mask)
 
+    projected = tuple(projected)
+    n_blocks = len(projected)
+
     @tf.custom_gradient
-    def recurrence(projected, *args):
-        consts = dict(zip(names, args[: len(names)], strict=True))
-        init = list(args[len(names) :])
+    def recurrence(*args):
+        projected = args[:n_blocks]
+        consts = dict(zip(names, args[n_blocks : n_blocks + len(names)], strict=True))
+        init = list(args[n_blocks + len(names) :])
         seq, final = _forward(
             cell, projected, init, consts, mask_tm, recurrent_mask, save=False, sequence=sequence
         )
@@ -814,7 +844,7 @@ def run_plain(
 
         return ((seq, *final) if sequence else tuple(final)), grad
 
-    result = list(recurrence(projected, *[constants[n] for n in names], *initial_state))
+    result = list(recurrence(*projected, *[constants[n] for n in names], *initial_state))
     if not sequence:
         result.insert(0, None)
     return result[0], result[1 : 1 + n_states]
@@ -822,14 +852,17 @@ def run_plain(
 
 def _run_autodiff(cell, projected, initial_state, constants, mask_tm, recurrent_mask):
     """Plain loop over a TensorArray, for TensorFlow to differentiate."""
-    steps = tf.shape(projected)[0]
-    inputs_ta = _unstack(projected)
+    steps = tf.shape(projected[0])[0]
+    inputs_tas = [_unstack(p) for p in projected]
     mask_ta = None if mask_tm is None else _unstack(mask_tm)
-    outputs_ta = tf.TensorArray(projected.dtype, size=steps, element_shape=initial_state[0].shape)
+    outputs_ta = tf.TensorArray(
+        projected[0].dtype, size=steps, element_shape=initial_state[0].shape
+    )
 
     def body(t, outputs_ta, *states):
         states = list(states)
-        _, new_states = cell.step(inputs_ta.read(t), states, constants, recurrent_mask)
+        inputs = tuple(ta.read(t) for ta in inputs_tas)
+        _, new_states = cell.step(inputs, states, constants, recurrent_mask)
         if mask_ta is not None:
             m = mask_ta.read(t)
             new_states = [tf.where(m, n, s) for n, s in zip(new_states, states, strict=True)]
@@ -849,10 +882,14 @@ def run_with_bptt(cell, projected, initial_state, mask_tm, recurrent_mask, const
     names = sorted(constants)
     n_states = len(initial_state)
 
+    projected = tuple(projected)
+    n_blocks = len(projected)
+
     @tf.custom_gradient
-    def recurrence(projected, *args):
-        consts = dict(zip(names, args[: len(names)], strict=True))
-        init = list(args[len(names) :])
+    def recurrence(*args):
+        projected = args[:n_blocks]
+        consts = dict(zip(names, args[n_blocks : n_blocks + len(names)], strict=True))
+        init = list(args[n_blocks + len(names) :])
         state_tas, saved_tas, final = _forward(
             cell, projected, init, consts, mask_tm, recurrent_mask, save=True
         )
@@ -866,5 +903,5 @@ def run_with_bptt(cell, projected, initial_state, mask_tm, recurrent_mask, const
 
         return (h_seq[1:], *final), grad
 
-    result = recurrence(projected, *[constants[n] for n in names], *initial_state)
+    result = recurrence(*projected, *[constants[n] for n in names], *initial_state)
     return result[0], list(result[1 : 1 + n_states])

@@ -33,7 +33,7 @@ class SimpleRNNCell(RecurrentCell):
         h_prev = states[0]
         if recurrent_mask is not None:
             h_prev = h_prev * recurrent_mask
-        h = self.activation(projected + ops.matmul(h_prev, constants["recurrent_kernel"]))
+        h = self.activation(projected[0] + ops.matmul(h_prev, constants["recurrent_kernel"]))
         return h, [h]
 
     def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
@@ -45,7 +45,7 @@ class SimpleRNNCell(RecurrentCell):
         d_prev = tf.matmul(d_pre, constants["recurrent_kernel"], transpose_b=True)
         if recurrent_mask is not None:
             d_prev = d_prev * recurrent_mask
-        return d_pre, [d_prev], ()
+        return (d_pre,), [d_prev], ()
 
 
 @keras.saving.register_keras_serializable(package="zoo")
