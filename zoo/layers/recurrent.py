@@ -641,6 +641,20 @@ class RNNLayerBase(keras.layers.Layer):
 #   step, of which the 64x256 @ 256x1024 matmul ~270 us (~125 GFLOP/s, near this
 #   core's peak) and ~15 small ops the rest (a 64x1024 Sigmoid ~65 us, Tanh ~40 us,
 #   Split ~20 us, Concat ~35 us, Mul ~14 us; the loop's own ops ~20 us).
+# * One block per gate (session 3, the big win): the projection, the recurrent
+#   kernels, the step and BPTT all work on per-gate (batch, units) tensors. A wide
+#   64x1024 elementwise op is sharded across threads (a 64x1024 sigmoid costs ~5x a
+#   64x256 one, not 4x) and must be split afterwards; four small products and
+#   activations per step are independent, so TensorFlow runs them side by side on
+#   the two cores. Idle `python -m zoo bench layers` (64x100x64x256), ours/Keras:
+#   LSTM forward 0.69-0.70 (was 1.06-1.16), training 0.74-0.75 (was 1.13-1.22);
+#   GRU training 0.69-0.74. Same experiment with the 4 blocks stacked on a leading
+#   axis (one batched matmul): 0.71, about the same.
+# * Also tried this session (idle, LSTM 64x100x64x256 forward vs Keras): projecting
+#   inside the loop like Keras (parallel_iterations 10 or 32) 1.15 = hoisted 1.15;
+#   step reads by TensorArray / Gather / strided slice 1.06-1.15, no winner; sigmoid
+#   as 0.5 * tanh(x / 2) + 0.5 with one tanh over all four blocks 1.36-1.49 (the
+#   wide-op sharding above).
 # * Tried and dropped (no gain, or slower): XLA (`jit_compile=True`) of the whole
 #   forward loop (~1.5x the CPU time of this loop, plus a compile per sequence
 #   length) or of the gate arithmetic alone (same time); `tf.raw_ops.LSTMBlockCell`
