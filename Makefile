@@ -33,12 +33,12 @@ bench: setup
 	$(PY) -m zoo bench layers
 
 lint: setup
-	$(VENV)/bin/ruff check zoo tests
-	$(VENV)/bin/ruff format --check zoo tests
+	$(VENV)/bin/ruff check zoo tests notebooks
+	$(VENV)/bin/ruff format --check zoo tests notebooks
 
 format: setup
-	$(VENV)/bin/ruff format zoo tests
-	$(VENV)/bin/ruff check --fix zoo tests
+	$(VENV)/bin/ruff format zoo tests notebooks
+	$(VENV)/bin/ruff check --fix zoo tests notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
