@@ -40,7 +40,7 @@ class GRUCell(RecurrentCell):
     the products with ``U``, drawn once per sequence and shared by the gates.
     """
 
-    gates = 3
+    blocks = ("z", "r", "h")
 
     def __init__(self, units, reset_after=True, **kwargs):
         super().__init__(units, **kwargs)
@@ -61,20 +61,13 @@ class GRUCell(RecurrentCell):
             return None
         return self.bias[1]
 
-    _BLOCKS = ("z", "r", "h")
-
     def step_constants(self):
-        # One recurrent kernel (and recurrent bias, reset_after) per gate block, split
-        # once outside the loop.
-        kernel = ops.convert_to_tensor(self.recurrent_kernel)
-        constants = {
-            f"recurrent_kernel_{k}": u
-            for k, u in zip(self._BLOCKS, tf.split(kernel, 3, axis=1), strict=True)
-        }
+        # Plus the recurrent bias (reset_after) per gate block, split outside the loop.
+        constants = super().step_constants()
         bias = self.recurrent_bias()
         if bias is not None:
             bias = ops.convert_to_tensor(bias)
-            for k, b in zip(self._BLOCKS, tf.split(bias, 3), strict=True):
+            for k, b in zip(self.blocks, tf.split(bias, 3), strict=True):
                 constants[f"recurrent_bias_{k}"] = b
         return constants
 
@@ -119,7 +112,7 @@ class GRUCell(RecurrentCell):
     def backward_step(self, d_states, saved, prev_states, states, constants, recurrent_mask):
         act, rec = activation_grad(self.activation), activation_grad(self.recurrent_activation)
         dh, h_prev = d_states[0], prev_states[0]
-        k_z, k_r, k_h = (constants[f"recurrent_kernel_{k}"] for k in self._BLOCKS)
+        k_z, k_r, k_h = (constants[f"recurrent_kernel_{k}"] for k in self.blocks)
         if self.reset_after:
             z, r, hh, r_h = saved
         else:

@@ -11,7 +11,6 @@ from zoo.layers.recurrent import (
     RNNLayerBase,
     activation_grad,
     check_bool,
-    sum_outer,
 )
 
 
@@ -35,7 +34,7 @@ class LSTMCell(RecurrentCell):
     product with ``U``), drawn once per sequence and shared by the four gates.
     """
 
-    gates = 4
+    blocks = ("i", "f", "c", "o")
 
     def __init__(self, units, unit_forget_bias=True, **kwargs):
         super().__init__(units, **kwargs)
@@ -60,16 +59,6 @@ class LSTMCell(RecurrentCell):
             )
 
         return bias_initializer
-
-    _BLOCKS = ("i", "f", "c", "o")
-
-    def step_constants(self):
-        # One recurrent kernel per gate block, split once outside the loop.
-        kernel = ops.convert_to_tensor(self.recurrent_kernel)
-        return {
-            f"recurrent_kernel_{k}": u
-            for k, u in zip(self._BLOCKS, tf.split(kernel, 4, axis=1), strict=True)
-        }
 
     def step(self, projected, states, constants, recurrent_mask=None):
         new_states, _ = self.forward_step(projected, states, constants, recurrent_mask, False)
@@ -109,19 +98,12 @@ class LSTMCell(RecurrentCell):
         dh_prev = tf.add_n(
             [
                 tf.matmul(d, constants[f"recurrent_kernel_{k}"], transpose_b=True)
-                for k, d in zip(self._BLOCKS, dz, strict=True)
+                for k, d in zip(self.blocks, dz, strict=True)
             ]
         )
         if recurrent_mask is not None:
             dh_prev = dh_prev * recurrent_mask
         return dz, [dh_prev, dc * f], ()
-
-    def weight_gradients(self, d_projected, accumulated, h_prev, saved_tas, constants, mask):
-        h_in = h_prev if mask is None else h_prev * mask
-        return {
-            f"recurrent_kernel_{k}": sum_outer(h_in, d)
-            for k, d in zip(self._BLOCKS, d_projected, strict=True)
-        }
 
     def arg_config(self):
         return {**super().arg_config(), "unit_forget_bias": self.unit_forget_bias}

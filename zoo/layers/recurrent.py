@@ -108,7 +108,18 @@ class RecurrentCell(keras.layers.Layer):
     the cell also runs inside `keras.layers.RNN`.
     """
 
-    gates = 1
+    #: the gate blocks of the kernels' columns, in Keras's order; one name per gate
+    blocks: tuple[str, ...] = ("h",)
+
+    @property
+    def gates(self):
+        return len(self.blocks)
+
+    def kernel_names(self):
+        """Names of the per-block recurrent kernels in `step_constants`."""
+        if self.gates == 1:
+            return ["recurrent_kernel"]
+        return [f"recurrent_kernel_{b}" for b in self.blocks]
 
     def __init__(
         self,
@@ -218,12 +229,12 @@ class RecurrentCell(keras.layers.Layer):
         kernel = ops.convert_to_tensor(self.kernel)
         shape = ops.shape(inputs)
         flat = ops.reshape(inputs, (-1, shape[-1]))
-        kernels = tf.split(kernel, self.gates, axis=1) if self.gates > 1 else [kernel]
+        kernels = tf.split(kernel, self.gates, axis=1)
         bias = self.input_bias()
         biases = [None] * self.gates
         if bias is not None:
             bias = ops.cast(bias, flat.dtype)
-            biases = tf.split(bias, self.gates) if self.gates > 1 else [bias]
+            biases = tf.split(bias, self.gates)
         blocks = []
         for k, b in zip(kernels, biases, strict=True):
             block = ops.matmul(flat, k)
@@ -234,8 +245,11 @@ class RecurrentCell(keras.layers.Layer):
         return tuple(blocks)
 
     def step_constants(self):
-        """Tensors the step needs every time (read once, outside the loop)."""
-        return {"recurrent_kernel": ops.convert_to_tensor(self.recurrent_kernel)}
+        """Tensors the step needs every time (read once, outside the loop): the
+        recurrent kernel, one block per gate (`kernel_names`)."""
+        kernel = ops.convert_to_tensor(self.recurrent_kernel)
+        names = self.kernel_names()
+        return dict(zip(names, tf.split(kernel, len(names), axis=1), strict=True))
 
     def step(self, projected, states, constants, recurrent_mask=None):
         """One time step from the projected input.
@@ -280,7 +294,10 @@ class RecurrentCell(keras.layers.Layer):
         `forward_step` saved (``.stack()`` one to get ``(time, ...)``); mask: the
         recurrent dropout mask ``(batch, units)`` or None."""
         h_in = h_prev if mask is None else h_prev * mask
-        return {"recurrent_kernel": sum_outer(h_in, d_projected[0])}
+        return {
+            name: sum_outer(h_in, d)
+            for name, d in zip(self.kernel_names(), d_projected, strict=True)
+        }
 
     def call(self, inputs, states, training=False):
         """One step: inputs ``(batch, input_dim)``, states list of ``(batch, units)``."""
