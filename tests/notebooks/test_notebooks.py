@@ -17,6 +17,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -85,8 +86,13 @@ def test_each_notebook_has_a_parameters_cell_and_ends_with_assertions():
 def test_notebook_runs_in_smoke_mode(name, notebook_workdir, monkeypatch):
     monkeypatch.setenv("ZOO_NOTEBOOK_SMOKE", "1")
     nb = jupytext.read(NOTEBOOKS_DIR / name)
+    # IPC sockets in the scratch directory, not TCP ports: a kernel that picks a random
+    # free port can lose it to another test process before binding it (seen in CI:
+    # "ZMQError: Address already in use", "Kernel died before replying to kernel_info").
+    kernel_manager = KernelManager(kernel_name="python3", transport="ipc", ip="kernel")
     client = NotebookClient(
         nb,
+        km=kernel_manager,
         kernel_name="python3",
         timeout=TIMEOUT_S,
         resources={"metadata": {"path": str(notebook_workdir)}},
