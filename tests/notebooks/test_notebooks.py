@@ -10,7 +10,9 @@ cache), and fails on any error, including the notebook's closing assertions.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import time
 from pathlib import Path
 
@@ -103,3 +105,33 @@ def test_notebook_runs_in_smoke_mode(name, notebook_workdir, monkeypatch):
     except CellExecutionError as error:
         pytest.fail(f"{name} failed:\n{error}")
     print(f"{name}: {time.perf_counter() - start:.1f}s")
+
+
+RENDERED_DIR = NOTEBOOKS_DIR / "rendered"
+# An input cell in nbconvert's HTML (lab template): the highlighted source in one <pre>.
+_HTML_CODE_CELL = re.compile(r'<div class="highlight hl-ipython3"><pre>(.*?)</pre>', re.S)
+
+
+def _rendered_code_cells(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    return [
+        html.unescape(re.sub(r"<[^>]+>", "", block)).strip()
+        for block in _HTML_CODE_CELL.findall(text)
+    ]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_rendered_copy_shows_the_current_code(name):
+    """A rendered copy whose code differs from the notebook is stale: re-render it with
+    ``ZOO_NOTEBOOK_SMOKE=0 python notebooks/render.py NN_topic``."""
+    rendered = RENDERED_DIR / Path(name).with_suffix(".html").name
+    if not rendered.exists():
+        pytest.skip(f"no rendered copy of {name}")
+    nb = jupytext.read(NOTEBOOKS_DIR / name)
+    code = [c.source.strip() for c in nb.cells if c.cell_type == "code"]
+    shown = _rendered_code_cells(rendered)
+    stale = [i for i, (a, b) in enumerate(zip(shown, code)) if a != b]
+    assert len(shown) == len(code) and not stale, (
+        f"{rendered.name} is stale (code cells {stale or 'count'} differ from {name}): "
+        f"ZOO_NOTEBOOK_SMOKE=0 python notebooks/render.py {Path(name).stem}"
+    )
