@@ -120,7 +120,9 @@ def gate_trace(model, sentence):
     """Per-step gate activations: dict name -> float32 (T, units), plus the states (T, units)."""
     layer = model.get_layer("rnn")
     cell = layer.cell
-    x = model.layers[1](encode([sentence])[:, : len(sentence)])  # embeddings (1, T, 16)
+    # embeddings (1, T, 16); float32 also under mixed precision: called outside the layer,
+    # the cell's methods see its float32 weights as they are
+    x = tf.cast(model.layers[1](encode([sentence])[:, : len(sentence)]), "float32")
     projected = [p[0] for p in cell.project_inputs(x)]  # one (T, units) block per gate
     constants = cell.step_constants()
     states = [tf.zeros((1, cell.units)) for _ in cell.state_size]

@@ -83,3 +83,25 @@ def test_registered_model_overfits_a_batch_and_round_trips(name, tmp_path):
     reloaded = fresh.predict_on_batch(_inputs(batch))
     for a, b in zip(keras.tree.flatten(after), keras.tree.flatten(reloaded)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+@pytest.mark.xdist_group("zoo_models")
+@pytest.mark.parametrize("name", _default_or_slow(MODELS))
+def test_registered_model_trains_under_mixed_precision(name):
+    """What `zoo.train` and the notebooks switch on when a GPU is present
+    (``mixed_float16``) builds, trains and predicts on the CPU too: finite losses,
+    float32 outputs."""
+    config, task, data, batch = _setup(name)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(0)
+        model = task.build_model(config["model"], data.assets, data_cfg=config["data"])
+        task.compile_model(model, keras.optimizers.Adam(1e-3), dict(config["train"]))
+        losses = [float(np.ravel(model.train_on_batch(*batch))[0]) for _ in range(3)]
+        outputs = keras.tree.flatten(model.predict_on_batch(_inputs(batch)))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.all(np.isfinite(losses)), losses
+    first = np.asarray(outputs[0])
+    assert first.dtype == np.float32, first.dtype
+    assert np.all(np.isfinite(first))

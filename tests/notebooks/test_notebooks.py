@@ -135,3 +135,28 @@ def test_rendered_copy_shows_the_current_code(name):
         f"{rendered.name} is stale (code cells {stale or 'count'} differ from {name}): "
         f"ZOO_NOTEBOOK_SMOKE=0 python notebooks/render.py {Path(name).stem}"
     )
+
+
+def test_fake_gpu_cell_makes_the_notebooks_take_their_gpu_branch():
+    """`render.py --fake-gpu` prepends a cell after which the notebooks' own check,
+    ``tf.config.list_physical_devices("GPU")``, sees one GPU (other queries unchanged)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import render, tensorflow as tf\n"
+        "cpus = tf.config.list_physical_devices('CPU')\n"
+        "before = tf.config.list_physical_devices('GPU')\n"
+        "exec(render.FAKE_GPU_CELL, {})\n"
+        "gpus = tf.config.list_physical_devices('GPU')\n"
+        "print(len(before), len(gpus), gpus[0].device_type, "
+        "tf.config.list_physical_devices('CPU') == cpus)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(NOTEBOOKS_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-4:] == ["0", "1", "GPU", "True"], done.stdout

@@ -335,3 +335,18 @@ def test_training_accuracy_thresholds_soft_targets(sentiment_task, sentiment_smo
     soft = tf.where(y > 0.5, 0.8, 0.2)  # soft targets with the same sign as y
     _, acc = model.evaluate(ids, soft, verbose=0)
     assert acc == pytest.approx(np.mean((p >= 0.5) == (y.numpy() > 0.5)), abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("mode", ["max", "mean", "max_mean"])
+def test_masked_pooling_of_an_all_padding_row_is_zero_not_nan(mode, dtype):
+    from zoo.tasks.sentiment import MaskedPooling
+
+    x = tf.constant(np.arange(12).reshape(2, 3, 2) - 20.0, dtype)
+    mask = tf.constant([[False, False, False], [True, True, False]])
+    y = MaskedPooling(mode=mode, dtype=dtype)(x, mask=mask).numpy()
+    assert np.all(y[0] == 0.0), y
+    valid = x.numpy()[1, :2].astype("float64")
+    expected = {"max": valid.max(0), "mean": valid.mean(0)}
+    want = np.concatenate([expected[m] for m in mode.split("_")])
+    np.testing.assert_allclose(y[1], want, rtol=1e-3)

@@ -152,9 +152,13 @@ def test_attention_sums_to_one_over_real_positions_and_ignores_padding(score):
     np.testing.assert_allclose(weights2.numpy()[0], w[0], atol=1e-6)
 
 
-def test_masked_softmax_of_an_all_padding_row_is_zero_not_nan():
-    w = masked_softmax(tf.zeros((1, 2, 3)), tf.zeros((1, 3), tf.bool)).numpy()
-    assert np.all(w == 0.0)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_masked_softmax_of_an_all_padding_row_is_zero_not_nan(dtype):
+    mask = tf.constant([[False, False, False], [True, True, False]])
+    w = masked_softmax(tf.ones((2, 2, 3), dtype), mask).numpy()
+    assert w.dtype == dtype
+    assert np.all(w[0] == 0.0)
+    np.testing.assert_allclose(w[1], [[0.5, 0.5, 0.0]] * 2, atol=1e-3)
 
 
 def test_model_attention_rows_sum_to_one_and_extra_padding_changes_nothing(assets):

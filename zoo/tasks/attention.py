@@ -19,6 +19,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from zoo.tasks.base import masked_fill_value
+
 SCORES = ("dot", "general", "additive")
 
 
@@ -131,10 +133,11 @@ def masked_softmax(scores, mask=None):
     if mask is None:
         return ops.softmax(scores, axis=-1)
     m = ops.expand_dims(ops.cast(mask, scores.dtype), 1)  # [B, 1, Tv]
-    scores = ops.where(m > 0, scores, ops.full_like(scores, -1e9))
+    scores = ops.where(m > 0, scores, ops.full_like(scores, masked_fill_value(scores.dtype)))
     scores = scores - ops.max(scores, axis=-1, keepdims=True)
     e = ops.exp(scores) * m
-    return e / ops.maximum(ops.sum(e, axis=-1, keepdims=True), 1e-9)
+    # the sum is 0 (no valid position) or >= 1; 1e-6 stays above 0 in float16 too
+    return e / ops.maximum(ops.sum(e, axis=-1, keepdims=True), 1e-6)
 
 
 __all__ = ["SCORES", "Attention", "masked_softmax"]

@@ -128,6 +128,12 @@ class Task:
         raise NotImplementedError
 
 
+def masked_fill_value(dtype) -> float:
+    """A large negative number for masked positions before a max or softmax: -1e9, or
+    -3e4 in float16 (where -1e9 is -inf, and -inf - -inf is NaN on a fully masked row)."""
+    return -3e4 if keras.backend.standardize_dtype(dtype) == "float16" else -1e9
+
+
 def with_layer_config(model, class_name: str, key: str, value, convert) -> keras.Model:
     """A copy of `model` in which every layer of class `class_name` has ``config[key] =
     value``, its weights passed through ``convert(array) -> array``; `model` itself

@@ -182,7 +182,7 @@ class CaptioningModel(keras.Model):
         self.attention = keras.layers.Attention(name="attention")
         self.combine = keras.layers.Dense(units, activation="tanh", name="combine")
         self.drop = keras.layers.Dropout(dropout)
-        self.out = keras.layers.Dense(vocab_size, name="logits")
+        self.out = keras.layers.Dense(vocab_size, dtype="float32", name="logits")
 
     # -- pieces -----------------------------------------------------------------------
     def encode(self, images, training=False):

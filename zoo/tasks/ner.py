@@ -444,10 +444,12 @@ class NERTask(Task):
             )
             x = rnn(x, mask=mask)  # explicit mask: Concatenate above dropped it
         x = keras.layers.Dropout(cfg["dropout"], name="output_dropout")(x)
-        out = keras.layers.Dense(NUM_TAGS, name="emissions")(x)
+        out = keras.layers.Dense(NUM_TAGS, dtype="float32", name="emissions")(x)
         if cfg["crf"]:
             allowed, start = iob2_constraints(TAGS) if cfg["crf_constraints"] else (None, None)
-            out = CRF(NUM_TAGS, allowed=allowed, start_allowed=start, name="crf")(out)
+            out = CRF(NUM_TAGS, allowed=allowed, start_allowed=start, dtype="float32", name="crf")(
+                out
+            )
         name = (
             f"ner_{'bi' if cfg['bidirectional'] else ''}{cfg['cell']}{'_crf' if cfg['crf'] else ''}"
         )

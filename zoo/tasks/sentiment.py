@@ -48,7 +48,7 @@ from keras import ops
 
 from zoo.data import sentiment as data
 from zoo.layers import make_recurrent
-from zoo.tasks.base import Task, TaskData, check_keys, with_layer_config
+from zoo.tasks.base import Task, TaskData, check_keys, masked_fill_value, with_layer_config
 
 __all__ = ["MODEL_DEFAULTS", "MaskedPooling", "ScaledFineTuneEmbedding", "SentimentTask"]
 
@@ -101,7 +101,9 @@ class MaskedPooling(keras.layers.Layer):
         outputs = []
         if self.mode in ("max", "max_mean"):
             any_valid = ops.cast(ops.any(mask, axis=1, keepdims=True), sequences.dtype)
-            masked = ops.where(m > 0, sequences, ops.full_like(sequences, -1e9))
+            masked = ops.where(
+                m > 0, sequences, ops.full_like(sequences, masked_fill_value(sequences.dtype))
+            )
             outputs.append(ops.max(masked, axis=1) * any_valid)
         if self.mode in ("mean", "max_mean"):
             total = ops.sum(sequences * m, axis=1)
@@ -129,7 +131,8 @@ class ScaledFineTuneEmbedding(keras.layers.Layer):
     base is stored in `base_dtype` (float16 halves the preset; GloVe's values have 3-5
     significant digits).
 
-    Call: int ids ``[batch, time]`` -> float32 ``[batch, time, output_dim]``.
+    Call: int ids ``[batch, time]`` -> ``[batch, time, output_dim]`` in the layer's compute
+    dtype (float32; float16 under mixed precision).
     """
 
     def __init__(
@@ -171,11 +174,12 @@ class ScaledFineTuneEmbedding(keras.layers.Layer):
 
     def call(self, ids):
         ids = ops.cast(ids, "int32")
-        base = ops.cast(ops.take(self.base, ids, axis=0), "float32")
+        dtype = self.compute_dtype  # float32, or float16 under mixed precision
+        base = ops.cast(ops.take(self.base, ids, axis=0), dtype)
         in_rows = ops.less(ids, self.trainable_rows)
-        delta = ops.take(self.delta, ops.where(in_rows, ids, 0), axis=0)
-        delta = delta * ops.expand_dims(ops.cast(in_rows, delta.dtype), -1)
-        return base + self.scale * delta
+        delta = ops.cast(ops.take(self.delta, ops.where(in_rows, ids, 0), axis=0), dtype)
+        delta = delta * ops.expand_dims(ops.cast(in_rows, dtype), -1)
+        return base + ops.cast(self.scale, dtype) * delta
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.output_dim)

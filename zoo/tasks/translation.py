@@ -224,7 +224,10 @@ class Translator(keras.Model):
     def _logits(self, h, context, training=False):
         x = self.combine(ops.concatenate([h, context], axis=-1))
         x = self.output_projection(self.dropout(x, training=training))
-        return ops.matmul(x, ops.transpose(self.target_embedding.embeddings)) + self.output_bias
+        # float32 logits under mixed precision too (a no-op in float32)
+        x = ops.cast(x, "float32")
+        table = ops.cast(self.target_embedding.embeddings, "float32")
+        return ops.matmul(x, ops.transpose(table)) + ops.cast(self.output_bias, "float32")
 
     def call(self, inputs, training=False, return_attention=False):
         source, target_in = inputs
