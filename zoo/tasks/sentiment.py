@@ -179,7 +179,7 @@ class ScaledFineTuneEmbedding(keras.layers.Layer):
         in_rows = ops.less(ids, self.trainable_rows)
         delta = ops.cast(ops.take(self.delta, ops.where(in_rows, ids, 0), axis=0), dtype)
         delta = delta * ops.expand_dims(ops.cast(in_rows, dtype), -1)
-        return base + ops.cast(self.scale, dtype) * delta
+        return base + self.scale * delta
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.output_dim)
