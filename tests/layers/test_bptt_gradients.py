@@ -55,8 +55,13 @@ def test_gradients_match_finite_differences(cell, options, training):
     masked = options.pop("masked", False)
     layer = CASES[cell](**options)
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(2, 4, 3))
-    mask = np.array([[True, True, True, False], [False, True, True, True]]) if masked else None
+    # 5 steps: odd, so the loops' unrolled part and their remainder both run
+    x = rng.normal(size=(2, 5, 3))
+    mask = (
+        np.array([[True, True, True, False, False], [False, True, True, True, True]])
+        if masked
+        else None
+    )
     layer.build(x.shape)
     weights = [rng.normal(scale=0.5, size=w.shape) for w in layer.get_weights()]
     layer.set_weights(weights)
@@ -85,3 +90,30 @@ def test_gradients_match_finite_differences(cell, options, training):
         np.testing.assert_allclose(
             np.asarray(grad), numeric_gradient(loss_value, weight), atol=1e-6
         )
+
+
+@pytest.mark.parametrize("steps", [1, 2, 7])
+def test_simple_rnn_in_loop_weight_gradients_match_the_after_loop_product(steps):
+    # SimpleRNN sums dU inside the backward loop; with recurrent dropout (which the
+    # finite differences above cannot see) it must equal the generic
+    # sum_t (mask * h_{t-1})^T d_t computed after the loop (same seed: same masks).
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(size=(3, steps, 4)))
+    layers = [
+        zl.SimpleRNN(5, recurrent_dropout=0.4, seed=7, return_sequences=True, dtype="float64")
+        for _ in range(2)
+    ]
+    layers[1].cell.accumulate_in_loop = False
+    probe = rng.normal(size=(3, steps, 5))
+    grads = []
+    for layer in layers:
+        layer.build(x.shape)
+        layer.set_weights([rng.normal(scale=0.5, size=w.shape) for w in layer.get_weights()])
+        if grads:
+            layer.set_weights(layers[0].get_weights())
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, training=True) * probe)
+        grads.append([g.numpy() for g in tape.gradient(loss, layer.trainable_weights)])
+    assert layers[0].cell.accumulate_in_loop
+    for ours, generic in zip(*grads, strict=True):
+        np.testing.assert_allclose(ours, generic, atol=1e-10)

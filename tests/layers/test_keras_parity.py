@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from layer_helpers import (
     CELLS,
     FEATURES,
@@ -263,3 +264,26 @@ def test_bidirectional_fused_directions_match_keras(cell, training):
         grads.append(tape.gradient(loss, layer.trainable_weights))
     for a, b in zip(*grads, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+@pytest.mark.parametrize("units", [4, 160], ids=["wide_step", "per_gate_step"])
+def test_bidirectional_lstm_both_step_layouts_match_keras_in_value_and_gradient(units):
+    # Bidirectional LSTMs of <= WIDE_LSTM_UNITS units run the wide step, wider ones
+    # the per-gate step; both must equal Keras, forwards and in training gradients.
+    from zoo.layers.bidirectional import WIDE_LSTM_UNITS
+
+    theirs = keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True))
+    ours = zl.Bidirectional(zl.LSTM(units, return_sequences=True))
+    ours, theirs = sync(ours, theirs)
+    assert ours.forward_layer.cell.wide is (units <= WIDE_LSTM_UNITS)
+    assert ours.backward_layer.cell.wide is (units <= WIDE_LSTM_UNITS)
+    x = random_inputs()
+    mask = masks()["right"]
+    assert_same_outputs(ours(x, mask=mask), theirs(x, mask=mask))
+    grads = []
+    for layer in (ours, theirs):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(layer(x, mask=mask, training=True)))
+        grads.append(tape.gradient(loss, layer.trainable_weights))
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4, rtol=1e-4)

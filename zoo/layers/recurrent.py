@@ -262,6 +262,10 @@ class RecurrentCell(keras.layers.Layer):
         raise NotImplementedError
 
     # -- hand-written back-propagation through time (used by `run_with_bptt`) --------
+    #: sum the recurrent kernels' gradients inside the backward loop (one small
+    #: product per step off the critical path) instead of one product after it; only
+    #: for cells whose `weight_gradients` is the default ``h_{t-1}^T d_projected``
+    accumulate_in_loop = False
     saved_count = 0  # tensors `forward_step` saves per step
     accumulated_count = 0  # tensors `backward_step` returns per step for the weights
 
@@ -680,6 +684,14 @@ class RNNLayerBase(keras.layers.Layer):
 #   the split it saves); MatMul+BiasAdd+Add fused by oneDNN (the bias moved into
 #   the loop; same time); `parallel_iterations=1`, 2- and 4-step unrolling (within
 #   the noise of a machine at load 10-15).
+# * Session of 2026-12-02 (idle machine, 300 GFLOP/s matmul): 2-step unrolling of the
+#   loops we differentiate ourselves (`UNROLL`) is worth ~5% at the long shape
+#   (SimpleRNN 32x500x32x128 training 0.81 -> 0.71, BiLSTM 1.06 -> 0.93); SimpleRNN sums
+#   dU inside the backward loop (`accumulate_in_loop`: its latency-bound chain leaves
+#   a core idle), training 64x100x64x256 1.10 -> 0.87 (for LSTM it costs: 0.79 -> 1.00
+#   at 32x500x32x128, so only SimpleRNN); Bidirectional LSTMs of <= 128 units use one
+#   wide product per step (`LSTMCell.wide`). Reads from TensorArrays instead of slices:
+#   SimpleRNN training 1.11 -> 1.17, so slices stay.
 
 
 def _at(tensor, t):
@@ -701,12 +713,38 @@ def _unstack(tensor):
     ).unstack(tensor)
 
 
-def _loop(steps, body, loop_vars):
+#: loop iterations per `tf.while_loop` iteration in the loops whose gradient we write
+#: (fewer control-flow ops per step); see the speed notes above
+UNROLL = 2
+
+
+def _loop(steps, body, loop_vars, unroll=UNROLL):
+    """``body(t, *loop_vars) -> (t + 1, *loop_vars)`` for t in ``range(steps)``, with
+    ``unroll`` steps per while-loop iteration and a second loop for the remainder."""
+    if unroll <= 1:
+        return tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (tf.constant(0), *loop_vars),
+            maximum_iterations=steps,
+        )[1:]
+
+    def body_unrolled(*loop_vars):
+        for _ in range(unroll):
+            loop_vars = body(*loop_vars)
+        return loop_vars
+
+    loop_vars = tf.while_loop(
+        lambda t, *_: t + unroll <= steps,
+        body_unrolled,
+        (tf.constant(0), *loop_vars),
+        maximum_iterations=steps // unroll,
+    )
     return tf.while_loop(
         lambda t, *_: t < steps,
         body,
-        (tf.constant(0), *loop_vars),
-        maximum_iterations=steps,
+        loop_vars,
+        maximum_iterations=steps % unroll,
     )[1:]
 
 
@@ -786,7 +824,23 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
     ]
     acc_tas = [tf.TensorArray(dtype, size=steps) for _ in range(cell.accumulated_count)]
 
+    in_loop = cell.accumulate_in_loop
+    n_states = len(init)
+    if in_loop:
+        # The recurrent weights' gradients summed inside the loop: the small products
+        # are off the chain of d_state dependencies, so they run on the core the
+        # latency-bound chain leaves idle.
+        # (summed in float32 under mixed precision, cast back after the loop)
+        sum_dtype = tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+        d_final = [
+            *d_final,
+            *[tf.zeros(tf.shape(consts[n]), sum_dtype) for n in cell.kernel_names()],
+        ]
+
     def back(i, d_projected_tas, acc_tas, *d_states):
+        if in_loop:
+            sums = list(d_states[n_states:])
+            d_states = d_states[:n_states]
         t = steps - 1 - i
         d_states = list(d_states)
         if d_seq is not None:
@@ -810,14 +864,30 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
             d_prev = [a + b for a, b in zip(d_prev, passed, strict=True)]
         d_projected_tas = [ta.write(t, d) for ta, d in zip(d_projected_tas, d_proj, strict=True)]
         acc_tas = [ta.write(t, a) for ta, a in zip(acc_tas, accumulated, strict=True)]
+        if in_loop:
+            h_in = state_tas[0].read(t)
+            if recurrent_mask is not None:
+                h_in = h_in * recurrent_mask
+            sums = [
+                s + tf.cast(tf.matmul(h_in, d, transpose_a=True), sum_dtype)
+                for s, d in zip(sums, d_proj, strict=True)
+            ]
+            d_prev = [*d_prev, *sums]
         return (i + 1, d_projected_tas, acc_tas, *d_prev)
 
     d_projected_tas, acc_tas, *d_init = _loop(steps, back, (d_projected_tas, acc_tas, *d_final))
     d_projected = tuple(ta.stack() for ta in d_projected_tas)
-    accumulated = [ta.stack() for ta in acc_tas]
-    d_consts = cell.weight_gradients(
-        d_projected, accumulated, h_seq[:-1], saved_tas, consts, recurrent_mask
-    )
+    if in_loop:
+        d_consts = {
+            n: tf.cast(s, consts[n].dtype)
+            for n, s in zip(cell.kernel_names(), d_init[n_states:], strict=True)
+        }
+        d_init = d_init[:n_states]
+    else:
+        accumulated = [ta.stack() for ta in acc_tas]
+        d_consts = cell.weight_gradients(
+            d_projected, accumulated, h_seq[:-1], saved_tas, consts, recurrent_mask
+        )
     return (*d_projected, *[d_consts[name] for name in names], *d_init)
 
 
@@ -899,7 +969,7 @@ def _run_autodiff(cell, projected, initial_state, constants, mask_tm, recurrent_
             new_states = [tf.where(m, n, s) for n, s in zip(new_states, states, strict=True)]
         return (t + 1, outputs_ta.write(t, new_states[0]), *new_states)
 
-    outputs_ta, *final_states = _loop(steps, body, (outputs_ta, *initial_state))
+    outputs_ta, *final_states = _loop(steps, body, (outputs_ta, *initial_state), unroll=1)
     return outputs_ta.stack(), final_states
 
 

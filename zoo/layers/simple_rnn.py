@@ -23,6 +23,8 @@ class SimpleRNNCell(RecurrentCell):
     ``x_t`` and ``h_{t-1}`` (in the product with ``U``) by masks drawn once per sequence.
     """
 
+    accumulate_in_loop = True
+
     def __init__(self, units, activation="tanh", **kwargs):
         kwargs.pop("recurrent_activation", None)  # SimpleRNN has no gates
         super().__init__(units, activation=activation, **kwargs)
