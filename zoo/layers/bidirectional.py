@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.layers.lstm import LSTMCell
 from zoo.layers.recurrent import RNNLayerBase, run_plain, run_with_bptt
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -92,7 +93,7 @@ class Bidirectional(keras.layers.Layer):
             sub.zero_output_for_mask = sub.return_sequences
             # Two directions already keep both cores busy: a small LSTM then runs
             # faster with one wide product per step than with four per-gate ones.
-            if getattr(sub.cell, "wide", None) is False and sub.cell.units <= WIDE_LSTM_UNITS:
+            if isinstance(sub.cell, LSTMCell) and sub.cell.units <= WIDE_LSTM_UNITS:
                 sub.cell.wide = True
         self.merge_mode = merge_mode
         self.stateful = self.forward_layer.stateful

@@ -68,52 +68,32 @@ class LSTMCell(RecurrentCell):
     def kernel_names(self):
         return ["recurrent_kernel"] if self.wide else super().kernel_names()
 
-    def project_inputs(self, inputs):
-        if not self.wide:
-            return super().project_inputs(inputs)
-        shape = ops.shape(inputs)
-        flat = ops.reshape(inputs, (-1, shape[-1]))
-        z = ops.matmul(flat, ops.convert_to_tensor(self.kernel))
-        if self.bias is not None:
-            z = tf.nn.bias_add(z, ops.cast(self.bias, flat.dtype))
-        return (ops.reshape(z, (*shape[:-1], 4 * self.units)),)
-
     def step(self, projected, states, constants, recurrent_mask=None):
         new_states, _ = self.forward_step(projected, states, constants, recurrent_mask, False)
         return new_states[0], new_states
-
-    def _wide_forward(self, projected, states, constants, recurrent_mask, save):
-        h_prev, c_prev = states
-        if recurrent_mask is not None:
-            h_prev = h_prev * recurrent_mask
-        z = projected[0] + ops.matmul(h_prev, constants["recurrent_kernel"])
-        z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        g = self.activation(z_c)
-        o = self.recurrent_activation(z_o)
-        c = f * c_prev + i * g
-        tanh_c = self.activation(c)
-        h = o * tanh_c
-        return [h, c], (i, f, g, o, tanh_c) if save else ()
 
     # The four gate activations and tanh(c_t), each its own tensor.
     saved_count = 5
 
     def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
-        if self.wide:
-            return self._wide_forward(projected, states, constants, recurrent_mask, save)
         h_prev, c_prev = states
         if recurrent_mask is not None:
             h_prev = h_prev * recurrent_mask
-        p_i, p_f, p_c, p_o = projected
         k = constants
-        # Four independent (batch, units) products and activations: small ops that
-        # TensorFlow runs side by side, no wide add and no split.
-        i = self.recurrent_activation(p_i + ops.matmul(h_prev, k["recurrent_kernel_i"]))
-        f = self.recurrent_activation(p_f + ops.matmul(h_prev, k["recurrent_kernel_f"]))
-        g = self.activation(p_c + ops.matmul(h_prev, k["recurrent_kernel_c"]))
-        o = self.recurrent_activation(p_o + ops.matmul(h_prev, k["recurrent_kernel_o"]))
+        if self.wide:
+            z = projected[0] + ops.matmul(h_prev, k["recurrent_kernel"])
+            z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
+        else:
+            # Four independent (batch, units) products: small ops that TensorFlow runs
+            # side by side, no wide add and no split.
+            z_i, z_f, z_c, z_o = (
+                p + ops.matmul(h_prev, k[f"recurrent_kernel_{b}"])
+                for p, b in zip(projected, self.blocks, strict=True)
+            )
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        g = self.activation(z_c)
+        o = self.recurrent_activation(z_o)
         c = f * c_prev + i * g
         tanh_c = self.activation(c)
         h = o * tanh_c

@@ -220,8 +220,10 @@ class RecurrentCell(keras.layers.Layer):
     def project_inputs(self, inputs):
         """``inputs @ kernel + input_bias``, one tensor per gate block, any leading shape.
 
-        inputs: ``(..., input_dim)`` -> a tuple of ``gates`` tensors ``(..., units)``,
-        in Keras's block order (``x @ W_k + b_k`` for block k of the kernel's columns).
+        inputs: ``(..., input_dim)`` -> a tuple of one tensor per `kernel_names` entry,
+        normally ``gates`` tensors ``(..., units)`` in Keras's block order (``x @ W_k +
+        b_k`` for block k of the kernel's columns); one ``(..., gates * units)`` tensor
+        for a cell with a single recurrent kernel block (`LSTMCell.wide`).
         The loop works on the blocks apart: a step then runs one small product and
         activation per gate, which TensorFlow runs side by side on the CPU's cores,
         instead of one wide product followed by a copying split.
@@ -229,19 +231,21 @@ class RecurrentCell(keras.layers.Layer):
         kernel = ops.convert_to_tensor(self.kernel)
         shape = ops.shape(inputs)
         flat = ops.reshape(inputs, (-1, shape[-1]))
-        kernels = tf.split(kernel, self.gates, axis=1)
+        n_blocks = len(self.kernel_names())
+        width = self.gates * self.units // n_blocks
+        kernels = tf.split(kernel, n_blocks, axis=1)
         bias = self.input_bias()
-        biases = [None] * self.gates
+        biases = [None] * n_blocks
         if bias is not None:
             bias = ops.cast(bias, flat.dtype)
-            biases = tf.split(bias, self.gates)
+            biases = tf.split(bias, n_blocks)
         blocks = []
         for k, b in zip(kernels, biases, strict=True):
             block = ops.matmul(flat, k)
             if b is not None:
                 # BiasAdd right after MatMul is fused into one oneDNN kernel by TensorFlow.
                 block = tf.nn.bias_add(block, b)
-            blocks.append(ops.reshape(block, (*shape[:-1], self.units)))
+            blocks.append(ops.reshape(block, (*shape[:-1], width)))
         return tuple(blocks)
 
     def step_constants(self):
@@ -852,10 +856,11 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
             passed = [tf.where(m, z, d) for z, d in zip(zeros, d_states, strict=True)]
             d_states = [tf.where(m, d, z) for z, d in zip(zeros, d_states, strict=True)]
         # Reads a cell does not use are pruned from the loop body by TensorFlow.
+        prev_states = [ta.read(t) for ta in state_tas]
         d_proj, d_prev, accumulated = cell.backward_step(
             d_states,
             [ta.read(t) for ta in saved_tas],
-            [ta.read(t) for ta in state_tas],
+            prev_states,
             [ta.read(t + 1) for ta in state_tas],
             consts,
             recurrent_mask,
@@ -865,7 +870,7 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
         d_projected_tas = [ta.write(t, d) for ta, d in zip(d_projected_tas, d_proj, strict=True)]
         acc_tas = [ta.write(t, a) for ta, a in zip(acc_tas, accumulated, strict=True)]
         if in_loop:
-            h_in = state_tas[0].read(t)
+            h_in = prev_states[0]
             if recurrent_mask is not None:
                 h_in = h_in * recurrent_mask
             sums = [
