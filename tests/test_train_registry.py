@@ -120,6 +120,10 @@ def test_unknown_model_name_lists_close_matches(monkeypatch, tmp_path):
         (lambda c: c["train"].update(optimiser="adam"), "Unknown key"),
         (lambda c: c["train"].update(optimizer="adagrad9"), "train.optimizer"),
         (lambda c: c["train"].update(lr_schedule={"type": "zigzag"}), "lr_schedule.type"),
+        (
+            lambda c: c["train"].update(lr_schedule={"type": "cosine", "warmup_steps": -3}),
+            "lr_schedule.warmup_steps",
+        ),
     ],
 )
 def test_invalid_configs_fail_before_training(tmp_path, mutate, message):
@@ -127,6 +131,55 @@ def test_invalid_configs_fail_before_training(tmp_path, mutate, message):
     mutate(cfg)
     with pytest.raises(ValueError, match=message):
         train_from_config(cfg, run_dir=tmp_path / "r", save_preset=False, verbose=0)
+
+
+@pytest.mark.parametrize("kind", ["constant", "cosine", "plateau"])
+def test_warmup_ramps_the_scheduled_learning_rate_linearly_then_hands_it_back(kind):
+    import keras
+
+    from zoo.train import _schedule_callbacks
+
+    lr0, epochs, warmup, per_epoch = 0.01, 3, 11, 8  # warmup ends inside epoch 2
+    cfg = {"learning_rate": lr0, "epochs": epochs}
+    cfg["lr_schedule"] = {"type": kind, "warmup_steps": warmup, "factor": 0.5, "patience": 0}
+    seen, at_epoch_end = [], []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(float(self.model.optimizer.learning_rate))
+
+        def on_epoch_end(self, epoch, logs=None):
+            at_epoch_end.append(float(self.model.optimizer.learning_rate))
+
+    x = np.random.default_rng(0).normal(size=(per_epoch * 4, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(lr0), loss="mse")
+    model.fit(
+        x,
+        x[:, :1],
+        validation_data=(x, x[:, :1]),
+        batch_size=4,
+        epochs=epochs,
+        callbacks=[*_schedule_callbacks(cfg), Record()],
+        verbose=0,
+    )
+
+    def scheduled(epoch):  # what the epoch schedule alone gives
+        if kind == "cosine":
+            return lr0 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
+        return lr0
+
+    steps = np.arange(len(seen))
+    ramp = np.minimum(1.0, (steps + 1) / warmup)
+    if kind == "plateau":  # only the ramp is checked, and that no ramp value leaks out
+        np.testing.assert_allclose(seen[:per_epoch], lr0 * ramp[:per_epoch], rtol=1e-6)
+        assert all(v <= lr0 * (1 + 1e-6) for v in at_epoch_end)
+        # epoch 1 ends mid-ramp (8 of 11 steps): the plateau sees lr0 (or halves it), not 8/11
+        assert np.isclose(at_epoch_end[0], [lr0, lr0 * 0.5], rtol=1e-6).any()
+        return
+    expected = np.array([scheduled(s // per_epoch) for s in steps]) * ramp
+    np.testing.assert_allclose(seen, expected, rtol=1e-6)
+    np.testing.assert_allclose(at_epoch_end, [scheduled(e) for e in range(epochs)], rtol=1e-6)
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path):

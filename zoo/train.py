@@ -14,7 +14,9 @@ same code as `python -m zoo evaluate` and writing a preset directory.
     optimizer: adam       weight_decay: null              clipnorm: null (5.0 for simple_rnn)
     patience: 4           seed: 0                         label_smoothing: 0.0
     lr_schedule: null | {type: inverse_time, decay: 0.05} | {type: cosine, min_ratio: 0.05}
-                 | {type: plateau, factor: 0.5, patience: 1}
+                 | {type: plateau, factor: 0.5, patience: 1} | {type: constant}
+                 any of them may add ``warmup_steps: N``: the learning rate rises linearly
+                 from lr/N to the schedule's value over the first N optimizer steps
     mixed_precision: auto (GPU only) | true | false
 """
 
@@ -153,24 +155,79 @@ def _optimizer(cfg: dict) -> keras.optimizers.Optimizer:
     return OPTIMIZERS[cfg["optimizer"]](**kwargs)
 
 
+SCHEDULES = ("constant", "inverse_time", "cosine", "plateau")
+
+
+class _LinearWarmup(keras.callbacks.Callback):
+    """Scale the learning rate by ``(step + 1) / steps`` for the first `steps` optimizer
+    steps, on top of whatever the epoch schedule set.
+
+    It must come after the epoch-level scheduler in the callback list: it reads the
+    scheduled rate at the start of each epoch and puts it back once warmup ends (at the
+    latest before validation, so `ReduceLROnPlateau` never sees a warmup value). The step
+    count is the optimizer's, so a run resumed by `BackupAndRestore` continues the ramp.
+    """
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = int(steps)
+        self._target: float | None = None
+        self._warming = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._target = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        if step < self.steps:
+            self.model.optimizer.learning_rate = self._target * (step + 1) / self.steps
+            self._warming = True
+        elif self._warming:
+            self._restore()
+
+    def _restore(self):
+        if self._warming:
+            self.model.optimizer.learning_rate = self._target
+            self._warming = False
+
+    def on_test_begin(self, logs=None):
+        self._restore()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._restore()
+
+
 def _schedule_callbacks(cfg: dict) -> list:
     sched = cfg.get("lr_schedule")
     if not sched:
         return []
+    if not isinstance(sched, dict):
+        raise ValueError(
+            f"Received an invalid value for train.lr_schedule: {sched!r}; expected null or a "
+            "mapping such as {type: cosine, min_ratio: 0.05}."
+        )
     lr0, epochs = cfg["learning_rate"], cfg["epochs"]
     kind = sched.get("type")
-    if kind == "inverse_time":
+    warmup = sched.get("warmup_steps", 0)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(
+            f"Received an invalid value for train.lr_schedule.warmup_steps: {warmup!r}; "
+            "expected a non-negative integer (optimizer steps)."
+        )
+    if kind == "constant":
+        callbacks = []
+    elif kind == "inverse_time":
         decay = float(sched.get("decay", 0.05))
-        return [keras.callbacks.LearningRateScheduler(lambda e: lr0 / (1.0 + decay * e))]
-    if kind == "cosine":
+        callbacks = [keras.callbacks.LearningRateScheduler(lambda e: lr0 / (1.0 + decay * e))]
+    elif kind == "cosine":
         lo = float(sched.get("min_ratio", 0.05))
-        return [
+        callbacks = [
             keras.callbacks.LearningRateScheduler(
                 lambda e: lr0 * (lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * e / max(1, epochs))))
             )
         ]
-    if kind == "plateau":
-        return [
+    elif kind == "plateau":
+        callbacks = [
             keras.callbacks.ReduceLROnPlateau(
                 factor=float(sched.get("factor", 0.5)),
                 patience=int(sched.get("patience", 1)),
@@ -178,10 +235,12 @@ def _schedule_callbacks(cfg: dict) -> list:
                 min_lr=lr0 * 1e-3,
             )
         ]
-    raise ValueError(
-        f"Received an invalid value for train.lr_schedule.type: {kind!r}; expected "
-        "one of ['inverse_time', 'cosine', 'plateau']."
-    )
+    else:
+        raise ValueError(
+            f"Received an invalid value for train.lr_schedule.type: {kind!r}; expected "
+            f"one of {list(SCHEDULES)}."
+        )
+    return callbacks + ([_LinearWarmup(warmup)] if warmup else [])
 
 
 class _StopOnNonFinite(keras.callbacks.Callback):
