@@ -28,7 +28,7 @@
 import os
 
 SMOKE = os.environ.get("ZOO_NOTEBOOK_SMOKE", "1") == "1"  # 0: full mode
-# epochs: smoke 1; full mode None = the config's schedule (30 epochs with early stopping; the published preset ran 23 epochs in 77 min on 2 CPU cores here, ~200 s per epoch;
+# epochs: smoke 1; full mode None = the config's schedule (30 epochs with early stopping; the rendered full run took 22 min on 2 idle CPU cores here, 77 min on a loaded one;
 # a GPU takes minutes). On a CPU, a number here (or ZOO_NOTEBOOK_EPOCHS) cuts it short.
 EPOCHS = int(os.environ.get("ZOO_NOTEBOOK_EPOCHS", 0)) or (1 if SMOKE else None)
 SEED = 0

@@ -32,7 +32,7 @@ import os
 
 SMOKE = os.environ.get("ZOO_NOTEBOOK_SMOKE", "1") == "1"  # 0: full mode
 # epochs: smoke 1; full mode None = the config's schedule
-#   (2 epochs over 114k sentence pairs: 54 min for the published preset on 2 CPU cores here).
+#   (2 epochs over 114k sentence pairs: 9 min on 2 idle CPU cores here, 54 min on a loaded one).
 # A GPU takes minutes; on a CPU a number here (or ZOO_NOTEBOOK_EPOCHS) cuts it short.
 EPOCHS = int(os.environ.get("ZOO_NOTEBOOK_EPOCHS", 0)) or (1 if SMOKE else None)
 SEED = 0
