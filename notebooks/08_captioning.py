@@ -29,7 +29,7 @@
 import os
 
 SMOKE = os.environ.get("ZOO_NOTEBOOK_SMOKE", "1") == "1"  # 0: full mode
-# epochs: smoke 1; full mode None = the config's schedule (20 epochs; the published preset took 72 min on 2 CPU cores here, ~215 s per epoch;
+# epochs: smoke 1; full mode None = the config's schedule (30 epochs; the rendered full run took 8 min on 2 idle CPU cores here;
 # a GPU takes minutes). On a CPU, a number here (or ZOO_NOTEBOOK_EPOCHS) cuts it short.
 EPOCHS = int(os.environ.get("ZOO_NOTEBOOK_EPOCHS", 0)) or (1 if SMOKE else None)
 SEED = 0
