@@ -171,19 +171,27 @@ class _LinearWarmup(keras.callbacks.Callback):
     def __init__(self, steps: int):
         super().__init__()
         self.steps = int(steps)
+        self._step = 0
         self._target: float | None = None
         self._warming = False
+
+    def on_train_begin(self, logs=None):
+        # Read the optimizer's count once (a resumed run starts past 0) and count on the
+        # host from there, so the training steps never wait on a device read.
+        self._step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._target = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     def on_train_batch_begin(self, batch, logs=None):
-        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        if step < self.steps:
-            self.model.optimizer.learning_rate = self._target * (step + 1) / self.steps
+        if self._step < self.steps:
+            self.model.optimizer.learning_rate = self._target * (self._step + 1) / self.steps
             self._warming = True
-        elif self._warming:
+        else:
             self._restore()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
 
     def _restore(self):
         if self._warming:
@@ -436,6 +444,7 @@ def train_from_config(
     if epochs is not None:
         cfg["epochs"] = int(epochs)
     config["train"] = cfg  # the preset records the effective settings
+    schedule = _schedule_callbacks(cfg)  # validates lr_schedule before any data is read
     name = config["name"]
     task = get_task(config["task"])
 
@@ -491,7 +500,7 @@ def train_from_config(
             resume_wait=wait,
         ),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), profile_batch=0),
-        *_schedule_callbacks(cfg),
+        *schedule,
     ]
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         from zoo._keras_compat import patch_for_multiworker
