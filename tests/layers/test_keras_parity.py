@@ -245,27 +245,6 @@ def test_bidirectional_in_embedding_model_matches_keras(cell):
     assert_same_outputs(ours(ids), theirs(ids))
 
 
-@pytest.mark.parametrize("training", [False, True])
-@pytest.mark.parametrize("cell", list(CELLS))
-def test_bidirectional_fused_directions_match_keras(cell, training):
-    # The optional one-loop path for both directions (off by default) stays exact.
-    import tensorflow as tf
-
-    ours, theirs = bidirectional_pair(cell, "concat", return_sequences=True, return_state=True)
-    ours.fuse_directions = True
-    assert ours._can_fuse()
-    x = random_inputs()
-    mask = masks()["left"]
-    assert_same_outputs(ours(x, mask=mask, training=training), theirs(x, mask=mask))
-    grads = []
-    for layer in (ours, theirs):
-        with tf.GradientTape() as tape:
-            loss = sum(tf.reduce_sum(tf.sin(y)) for y in layer(x, mask=mask, training=training))
-        grads.append(tape.gradient(loss, layer.trainable_weights))
-    for a, b in zip(*grads, strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
-
-
 @pytest.mark.parametrize("units", [4, 160], ids=["wide_step", "per_gate_step"])
 def test_bidirectional_lstm_both_step_layouts_match_keras_in_value_and_gradient(units):
     # Bidirectional LSTMs of <= WIDE_LSTM_UNITS units run the wide step, wider ones

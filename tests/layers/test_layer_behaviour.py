@@ -146,7 +146,7 @@ def test_training_dropout_masks_are_fixed_over_time():
 def test_bptt_matches_autodiff_with_recurrent_dropout(cell):
     import tensorflow as tf
 
-    from zoo.layers.recurrent import _constants, _run_autodiff, run_plain, run_with_bptt
+    from zoo.layers.loop import _constants, _run_autodiff, run_plain, run_with_bptt
 
     ours_cls, _, extra = CELLS[cell]
     layer = built(ours_cls(UNITS, **extra))

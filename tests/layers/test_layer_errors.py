@@ -34,7 +34,9 @@ def test_invalid_dropout(argument):
         zl.GRU(4, **{argument: 1.5})
 
 
-@pytest.mark.parametrize("layer", [keras.layers.Dense(3), keras.layers.LSTM(3), "lstm"])
+@pytest.mark.parametrize(
+    "layer", [keras.layers.Dense(3), keras.layers.RNN(keras.layers.LSTMCell(3)), "lstm"]
+)
 def test_bidirectional_rejects_non_recurrent_layer(layer):
     with pytest.raises(ValueError) as info:
         zl.Bidirectional(layer)

@@ -1,8 +1,9 @@
-"""Our recurrent layers: `SimpleRNN`, `LSTM`, `GRU`, `Bidirectional` and their cells.
+"""Our recurrent layers: `SimpleRNN`, `LSTM`, `GRU`, `Bidirectional`, their cells, `CRF`.
 
 Drop-in compatible with the Keras layers of the same names (constructor arguments,
-weight layout), with one time loop shared by all (`zoo.layers.recurrent`).
-`make_recurrent` builds one from a cell name, for the task models.
+configs, weight layout), with one time loop shared by all (`zoo.layers.loop`).
+`make_recurrent` builds one from a cell name, for the task models; `convert` moves a
+Keras model (or weight file) onto these layers; `layer.step` advances one time step.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import difflib
 import keras
 
 from zoo.layers.bidirectional import MERGE_MODES, Bidirectional
+from zoo.layers.cell import RecurrentCell
+from zoo.layers.convert import convert, from_keras, load_weights
 from zoo.layers.gru import GRU, GRUCell
 from zoo.layers.lstm import LSTM, LSTMCell
-from zoo.layers.recurrent import RecurrentCell, RNNLayerBase
+from zoo.layers.recurrent import RNNLayerBase
 from zoo.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 LAYERS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
@@ -68,5 +71,8 @@ __all__ = [
     "RecurrentCell",
     "SimpleRNN",
     "SimpleRNNCell",
+    "convert",
+    "from_keras",
+    "load_weights",
     "make_recurrent",
 ]

@@ -5,29 +5,32 @@ from __future__ import annotations
 import copy
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from zoo.layers.lstm import LSTMCell
-from zoo.layers.recurrent import RNNLayerBase, run_plain, run_with_bptt
+from zoo.layers.recurrent import RNNLayerBase
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
-#: LSTM directions of at most this many units use the wide step (`LSTMCell.wide`).
-#: Measured with `python -m zoo bench layers` (idle, ours/Keras, forward / training):
-#: 32x500x32x128 wide 0.98-1.02 / 0.98-1.06 against per-gate 1.05-1.08 / 1.06-1.24;
-#: 64x100x64x128 wide 0.93 / 1.08 against 1.00 / 1.20; but 64x100x64x256 per-gate
-#: 0.92 / 0.74 against wide 0.98 / 0.83.
+#: LSTM directions of at most this many units use the wide step (`LSTMCell.wide`): the
+#: two directions already keep both cores busy, so fewer, wider ops win for small
+#: layers, per-gate blocks for large ones (measured in docs/performance.md).
 WIDE_LSTM_UNITS = 128
 
 
-def _check_recurrent(layer, argument):
-    if not isinstance(layer, RNNLayerBase):
-        raise ValueError(
-            f"Received an invalid value for argument '{argument}', expected a zoo "
-            "recurrent layer (zoo.layers.SimpleRNN, LSTM or GRU), got "
-            f"{type(layer).__name__}: {layer!r}."
-        )
+def _as_zoo_recurrent(layer, argument):
+    """`layer` if it is ours, converted if it is a Keras recurrent layer, else an error."""
+    if isinstance(layer, RNNLayerBase):
+        return layer
+    from zoo.layers.convert import KERAS_LAYERS, from_keras  # convert imports this module
+
+    if type(layer) in KERAS_LAYERS:
+        return from_keras(layer)
+    raise ValueError(
+        f"Received an invalid value for argument '{argument}', expected a zoo "
+        "recurrent layer (zoo.layers.SimpleRNN, LSTM or GRU) or a keras.layers."
+        f"SimpleRNN, LSTM or GRU, got {type(layer).__name__}: {layer!r}."
+    )
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -35,29 +38,29 @@ class Bidirectional(keras.layers.Layer):
     """Bidirectional wrapper; drop-in for `keras.layers.Bidirectional` over zoo layers.
 
     Args:
-        layer: a zoo recurrent layer; a copy of it runs forwards.
+        layer: a zoo recurrent layer, or a `keras.layers.SimpleRNN`, `LSTM` or `GRU`
+            (converted to ours, `zoo.layers.from_keras`); a copy of it runs forwards.
         merge_mode: how the two outputs are combined: ``"concat"`` (default,
             ``(..., 2*units)``), ``"sum"``, ``"mul"``, ``"ave"`` or None (a list of
             both outputs).
-        backward_layer: optional zoo recurrent layer run backwards (it must have
-            ``go_backwards=True``); by default a copy of ``layer`` with
-            ``go_backwards=True``.
+        backward_layer: optional recurrent layer (zoo or Keras, as ``layer``) run
+            backwards (it must have ``go_backwards=True``); by default a copy of
+            ``layer`` with ``go_backwards=True``.
+        weights: optional list of initial weights (forward layer's, then backward
+            layer's), set when the layer is built.
 
     Call arguments as the wrapped layer; ``initial_state`` is the forward states
     followed by the backward states. With ``return_sequences`` the backward outputs
     are flipped back to input order, and masked steps output zeros (as Keras does).
-    Weights: the forward layer's, then the backward layer's.
+    Outputs are in the wrapper's compute dtype (float16 under ``mixed_float16``, as
+    Keras's); states in the inner layers'. Weights: the forward layer's, then the
+    backward layer's.
     """
 
-    # Running both directions in one loop (batched matmul over a direction axis) is
-    # implemented and exact, but measured slower on CPU than two loops that TensorFlow
-    # runs concurrently (BLSTM 64x100x64x256: forward 1.3x, training 1.25x), so off.
-    fuse_directions = False
-
-    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
-        _check_recurrent(layer, "layer")
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        layer = _as_zoo_recurrent(layer, "layer")
         if backward_layer is not None:
-            _check_recurrent(backward_layer, "backward_layer")
+            backward_layer = _as_zoo_recurrent(backward_layer, "backward_layer")
         if merge_mode not in MERGE_MODES:
             raise ValueError(
                 "Received an invalid value for argument 'merge_mode', expected one of "
@@ -96,6 +99,7 @@ class Bidirectional(keras.layers.Layer):
             if isinstance(sub.cell, LSTMCell) and sub.cell.units <= WIDE_LSTM_UNITS:
                 sub.cell.wide = True
         self.merge_mode = merge_mode
+        self.initial_weights = None if weights is None else list(weights)
         self.stateful = self.forward_layer.stateful
         self.return_sequences = self.forward_layer.return_sequences
         self.return_state = self.forward_layer.return_state
@@ -123,6 +127,9 @@ class Bidirectional(keras.layers.Layer):
         if not self.backward_layer.built:
             self.backward_layer.build(sequences_shape)
         self.built = True
+        if self.initial_weights is not None:
+            self.set_weights(self.initial_weights)
+            self.initial_weights = None
 
     def _merge(self, y, y_rev):
         if self.merge_mode == "concat":
@@ -135,72 +142,6 @@ class Bidirectional(keras.layers.Layer):
             return y * y_rev
         return [y, y_rev]
 
-    def _can_fuse(self):
-        """Both directions can run in one loop: same cell arithmetic, nothing that
-        needs the inner layers' own `__call__` (activity regularizers, dtypes)."""
-        forward, backward = self.forward_layer, self.backward_layer
-        f, b = forward.cell, backward.cell
-        return (
-            type(f) is type(b)
-            and f.units == b.units
-            and f.activation is b.activation
-            and f.recurrent_activation is b.recurrent_activation
-            and f.use_bias == b.use_bias
-            and getattr(f, "reset_after", None) == getattr(b, "reset_after", None)
-            and forward.activity_regularizer is None
-            and backward.activity_regularizer is None
-            and forward.compute_dtype == backward.compute_dtype == self.compute_dtype
-        )
-
-    def _call_fused(self, sequences, forward_state, backward_state, mask, training):
-        """Both directions in one loop: a direction axis in front of the batch, one
-        batched matmul per step for the two recurrent kernels (half the steps' ops)."""
-        layers = (self.forward_layer, self.backward_layer)
-        prepared = [
-            layer._prepare(sequences, state, training)
-            for layer, state in zip(layers, (forward_state, backward_state), strict=True)
-        ]
-        projected, masks = zip(
-            *[
-                layer._project(sequences, input_mask, mask)
-                for layer, (_, input_mask, _) in zip(layers, prepared, strict=True)
-            ],
-            strict=True,
-        )
-        cell = layers[0].cell
-        # Per gate block: (time, 2, batch, units).
-        stacked_projected = tuple(
-            tf.stack(blocks, axis=1) for blocks in zip(*projected, strict=True)
-        )
-        stacked_mask = None if masks[0] is None else tf.stack(masks, axis=1)
-        initial_state = [
-            tf.stack(pair, axis=0) for pair in zip(*[p[0] for p in prepared], strict=True)
-        ]
-        recurrent_masks = [p[2] for p in prepared]
-        recurrent_mask = None
-        if any(m is not None for m in recurrent_masks):
-            ones = tf.ones_like(initial_state[0][0])
-            recurrent_mask = tf.stack([ones if m is None else m for m in recurrent_masks])
-        constants = {}
-        f_consts, b_consts = (layer.cell.step_constants() for layer in layers)
-        for name, value in f_consts.items():
-            both = tf.stack([tf.convert_to_tensor(v) for v in (value, b_consts[name])])
-            constants[name] = both[:, None] if len(value.shape) == 1 else both  # biases
-        args = (cell, stacked_projected, initial_state, stacked_mask, recurrent_mask, constants)
-        if training and cell.supports_bptt():
-            states_seq, final_states = run_with_bptt(*args)
-        else:
-            states_seq, final_states = run_plain(*args, sequence=self.return_sequences)
-        return [
-            layer._finish(
-                sequences,
-                None if states_seq is None else states_seq[:, d],
-                [s[d] for s in final_states],
-                masks[d],
-            )
-            for d, layer in enumerate(layers)
-        ]
-
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
@@ -209,21 +150,16 @@ class Bidirectional(keras.layers.Layer):
             initial_state = list(initial_state)
             half = len(initial_state) // 2
             forward_state, backward_state = initial_state[:half], initial_state[half:]
-        if self.fuse_directions and self._can_fuse():
-            y, y_rev = self._call_fused(
-                sequences, forward_state, backward_state, mask, bool(training)
-            )
-        else:
-            y = self.forward_layer(
-                sequences, initial_state=forward_state, mask=mask, training=training
-            )
-            y_rev = self.backward_layer(
-                sequences, initial_state=backward_state, mask=mask, training=training
-            )
+        y = self.forward_layer(sequences, initial_state=forward_state, mask=mask, training=training)
+        y_rev = self.backward_layer(
+            sequences, initial_state=backward_state, mask=mask, training=training
+        )
         states = ()
         if self.return_state:
             states = tuple(y[1:]) + tuple(y_rev[1:])
             y, y_rev = y[0], y_rev[0]
+        y = ops.cast(y, self.compute_dtype)
+        y_rev = ops.cast(y_rev, self.compute_dtype)
         if self.return_sequences:
             y_rev = ops.flip(y_rev, axis=1)
         output = self._merge(y, y_rev)
@@ -254,6 +190,16 @@ class Bidirectional(keras.layers.Layer):
             n_states = len(self.forward_layer.state_size)
             return masks + [None] * (2 * n_states)
         return masks if self.merge_mode is None else output_mask
+
+    def step(self, inputs, states=None, mask=None):
+        """Not available: the backward direction at step t reads the steps after t, so a
+        bidirectional layer cannot stream. Stream `forward_layer.step` alone, or run
+        the wrapper on the whole sequence."""
+        raise NotImplementedError(
+            f"{self.name}.step: a Bidirectional layer cannot advance one step at a time "
+            "(its backward direction needs the rest of the sequence); call it on the "
+            "whole sequence, or stream a unidirectional layer."
+        )
 
     def get_config(self):
         config = {

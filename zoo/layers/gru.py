@@ -6,14 +6,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from zoo.layers.recurrent import (
-    RecurrentCell,
-    RNNLayerBase,
-    activation_grad,
-    check_bool,
-    sum_outer,
-    sum_steps,
-)
+from zoo.layers.arguments import USE_CUDNN, check_bool, check_choice
+from zoo.layers.cell import RecurrentCell, activation_grad, sum_outer, sum_steps
+from zoo.layers.recurrent import RNNLayerBase, cell_property
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -173,6 +168,7 @@ class GRU(RNNLayerBase):
     """GRU over a sequence; drop-in for `keras.layers.GRU` (same args and weights).
 
     Plus ``trainable_initial_state`` (learn ``h0`` instead of zeros).
+    ``implementation`` and ``use_cudnn`` as in `zoo.layers.LSTM`.
 
     Input ``(batch, timesteps, features)``; output ``(batch, timesteps, units)`` with
     ``return_sequences`` else ``(batch, units)``; ``return_state`` adds ``h_T``.
@@ -201,7 +197,9 @@ class GRU(RNNLayerBase):
         return_state=False,
         go_backwards=False,
         stateful=False,
+        unroll=False,
         reset_after=True,
+        use_cudnn="auto",
         trainable_initial_state=False,
         **kwargs,
     ):
@@ -223,6 +221,7 @@ class GRU(RNNLayerBase):
             recurrent_dropout=recurrent_dropout,
             reset_after=reset_after,
             seed=seed,
+            implementation=kwargs.pop("implementation", 2),
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="gru_cell",
@@ -233,7 +232,16 @@ class GRU(RNNLayerBase):
             return_state=return_state,
             go_backwards=go_backwards,
             stateful=stateful,
+            unroll=unroll,
             trainable_initial_state=trainable_initial_state,
             activity_regularizer=activity_regularizer,
             **kwargs,
         )
+        self.use_cudnn = check_choice(use_cudnn, "use_cudnn", USE_CUDNN)
+
+    recurrent_activation = cell_property("recurrent_activation")
+    reset_after = cell_property("reset_after")
+    implementation = cell_property("implementation")
+
+    def get_config(self):
+        return {**super().get_config(), "use_cudnn": self.use_cudnn}

@@ -6,12 +6,9 @@ import keras
 import tensorflow as tf
 from keras import initializers, ops
 
-from zoo.layers.recurrent import (
-    RecurrentCell,
-    RNNLayerBase,
-    activation_grad,
-    check_bool,
-)
+from zoo.layers.arguments import USE_CUDNN, check_bool, check_choice
+from zoo.layers.cell import RecurrentCell, activation_grad
+from zoo.layers.recurrent import RNNLayerBase, cell_property
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -133,6 +130,11 @@ class LSTM(RNNLayerBase):
     """LSTM over a sequence; drop-in for `keras.layers.LSTM` (same args and weights).
 
     Plus ``trainable_initial_state`` (learn ``h0`` and ``c0`` instead of zeros).
+    ``implementation`` (1 or 2) is recorded; the loop is the same for both.
+    ``use_cudnn`` (``"auto"``, True, False): on a GPU, training steps may run
+    Keras's cuDNN kernel where Keras would; inference, export and CPUs always run
+    our portable loop (Keras raises for ``use_cudnn=True`` without a GPU; we do
+    not).
 
     Input ``(batch, timesteps, features)``; output ``(batch, timesteps, units)`` with
     ``return_sequences`` else ``(batch, units)``; ``return_state`` adds ``h_T, c_T``.
@@ -162,6 +164,8 @@ class LSTM(RNNLayerBase):
         return_state=False,
         go_backwards=False,
         stateful=False,
+        unroll=False,
+        use_cudnn="auto",
         trainable_initial_state=False,
         **kwargs,
     ):
@@ -183,6 +187,7 @@ class LSTM(RNNLayerBase):
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
+            implementation=kwargs.pop("implementation", 2),
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="lstm_cell",
@@ -193,7 +198,16 @@ class LSTM(RNNLayerBase):
             return_state=return_state,
             go_backwards=go_backwards,
             stateful=stateful,
+            unroll=unroll,
             trainable_initial_state=trainable_initial_state,
             activity_regularizer=activity_regularizer,
             **kwargs,
         )
+        self.use_cudnn = check_choice(use_cudnn, "use_cudnn", USE_CUDNN)
+
+    recurrent_activation = cell_property("recurrent_activation")
+    unit_forget_bias = cell_property("unit_forget_bias")
+    implementation = cell_property("implementation")
+
+    def get_config(self):
+        return {**super().get_config(), "use_cudnn": self.use_cudnn}

@@ -6,7 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from zoo.layers.recurrent import RecurrentCell, RNNLayerBase, activation_grad
+from zoo.layers.cell import RecurrentCell, activation_grad
+from zoo.layers.recurrent import RNNLayerBase
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -81,6 +82,7 @@ class SimpleRNN(RNNLayerBase):
         return_state=False,
         go_backwards=False,
         stateful=False,
+        unroll=False,
         trainable_initial_state=False,
         **kwargs,
     ):
@@ -110,6 +112,7 @@ class SimpleRNN(RNNLayerBase):
             return_state=return_state,
             go_backwards=go_backwards,
             stateful=stateful,
+            unroll=unroll,
             trainable_initial_state=trainable_initial_state,
             activity_regularizer=activity_regularizer,
             **kwargs,
