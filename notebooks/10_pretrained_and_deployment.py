@@ -113,7 +113,7 @@ print({k: v.numpy() for k, v in served.items()})
 #
 # The command-line tool that ships with TensorFlow shows the signatures a server will see
 # (and can run them: `saved_model_cli run --dir ... --tag_set serve --signature_def
-# serving_default --input_exprs 'texts=["great film"]'`).
+# serving_default --input_exprs 'text=["great film"]'`).
 
 # %%
 cli = Path(sys.executable).with_name("saved_model_cli")

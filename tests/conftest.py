@@ -10,13 +10,15 @@ from pathlib import Path
 # test helpers (toy_task.py, run_toy_train.py) importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-# The local mirror of URL-only datasets (spa-eng.zip); registry artifacts are fetched
-# with pip/apt and cached in $ZOO_HOME (default ~/.cache/zoo).
-_MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-if not os.environ.get("ZOO_MIRROR") and _MIRROR.is_dir():
-    os.environ["ZOO_MIRROR"] = str(_MIRROR)
+# The local mirror of URL-only datasets (spa-eng.zip) is ../shared/data by default
+# (zoo.data.sources.DEFAULT_MIRROR); registry artifacts are fetched with pip/apt and cached
+# in $ZOO_HOME (default ~/.cache/zoo).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# zoo first: its import hook keeps TensorFlow's start-up lines out of the test output.
+import zoo  # noqa: E402,F401
+
+# isort: split
 import keras  # noqa: E402
 import pytest  # noqa: E402
 

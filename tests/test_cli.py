@@ -69,7 +69,7 @@ def test_invalid_config_is_usage_error(tmp_path, capsys):
         )
     )
     assert main(["train", str(bad)]) == 2
-    assert "unknown top-level key(s) ['colour']" in capsys.readouterr().err
+    assert "unknown key 'colour' in the config's top level" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
 
 

@@ -99,7 +99,7 @@ def test_saved_model_cli_runs_the_signature_like_predict(sentiment_export):
             "--signature_def",
             "serving_default",
             "--input_exprs",
-            f"texts=[{text!r}]",
+            f"text=[{text!r}]",
         ],
         capture_output=True,
         text=True,

@@ -269,11 +269,11 @@ def _leftovers(directory: Path) -> list[str]:
 
 
 def test_best_checkpoint_ignores_an_epoch_whose_training_loss_is_not_finite(tmp_path):
-    from zoo.train import _BestCheckpoint
+    from zoo.callbacks import BestCheckpoint
 
     model = _toy_model()
     path = tmp_path / "best.weights.h5"
-    cb = _BestCheckpoint(path, "val_accuracy", "max")
+    cb = BestCheckpoint(path, "val_accuracy", "max")
     cb.set_model(model)
     cb.on_epoch_end(0, {"val_accuracy": 0.6, "loss": 0.7})
     good = [w.copy() for w in model.get_weights()]
@@ -288,11 +288,11 @@ def test_best_checkpoint_ignores_an_epoch_whose_training_loss_is_not_finite(tmp_
 
 
 def test_crash_while_writing_the_best_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
-    from zoo.train import _BestCheckpoint
+    from zoo.callbacks import BestCheckpoint
 
     model = _toy_model()
     path = tmp_path / "best.weights.h5"
-    cb = _BestCheckpoint(path, "val_loss", "min")
+    cb = BestCheckpoint(path, "val_loss", "min")
     cb.set_model(model)
     cb.on_epoch_end(0, {"val_loss": 0.5, "loss": 0.5})
     good = [w.copy() for w in model.get_weights()]

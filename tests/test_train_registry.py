@@ -112,12 +112,12 @@ def test_unknown_model_name_lists_close_matches(monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda c: c.update(extra=1), "unknown top-level key"),
-        (lambda c: c.pop("model"), "missing top-level key"),
+        (lambda c: c.update(extra=1), "unknown key 'extra' in the config's top level"),
+        (lambda c: c.pop("model"), "missing key 'model'"),
         (lambda c: c.update(task="poetry"), "invalid value for 'task'"),
         (lambda c: c["train"].update(epochs=0), "train.epochs"),
         (lambda c: c["train"].update(learning_rate=-1), "train.learning_rate"),
-        (lambda c: c["train"].update(optimiser="adam"), "Unknown key"),
+        (lambda c: c["train"].update(optimiser="adam"), "did you mean 'optimizer'"),
         (lambda c: c["train"].update(optimizer="adagrad9"), "train.optimizer"),
         (lambda c: c["train"].update(lr_schedule={"type": "zigzag"}), "lr_schedule.type"),
         (
@@ -137,7 +137,7 @@ def test_invalid_configs_fail_before_training(tmp_path, mutate, message):
 def test_warmup_ramps_the_scheduled_learning_rate_linearly_then_hands_it_back(kind):
     import keras
 
-    from zoo.train import _schedule_callbacks
+    from zoo.callbacks import schedule_callbacks
 
     lr0, epochs, warmup, per_epoch = 0.01, 3, 11, 8  # warmup ends inside epoch 2
     cfg = {"learning_rate": lr0, "epochs": epochs}
@@ -160,7 +160,7 @@ def test_warmup_ramps_the_scheduled_learning_rate_linearly_then_hands_it_back(ki
         validation_data=(x, x[:, :1]),
         batch_size=4,
         epochs=epochs,
-        callbacks=[*_schedule_callbacks(cfg), Record()],
+        callbacks=[*schedule_callbacks(cfg), Record()],
         verbose=0,
     )
 

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo import config
 from zoo.layers import make_recurrent
 from zoo.tasks import TASKS
 from zoo.tasks.base import Task, TaskData
@@ -43,6 +44,11 @@ class ToyTask(Task):
     monitor = "val_accuracy"
     monitor_mode = "max"
     eval_subset_size = 16
+
+    def check_config(self, cfg):
+        config.check_keys(
+            "data", cfg["data"], ("n", "timesteps", "features", "inject_nan", "shuffle")
+        )
 
     def load_data(self, data_cfg, *, batch_size, seed=0, smoke=False):
         def ds(split, shuffle):

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import importlib
 
+from zoo import _quiet
+
+_quiet.install()  # TensorFlow's C++ start-up lines stay out of the terminal (ZOO_VERBOSE=1)
+
 __version__ = "0.1.0"
 
 _LAZY = {

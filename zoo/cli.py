@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from zoo.config import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -44,56 +44,47 @@ def cmd_list(args) -> int:
     rows = []
     for n in names:
         card = registry.info(n)
-        metric = None
-        if card.get("metrics"):
-            task = card["task"]
-            from zoo.tasks import get_task
-
-            key = get_task(task).primary_metric
-            metric = {key: card["metrics"].get(key)}
+        key = card["primary_metric"]
+        value = (card.get("metrics") or {}).get(key)
         rows.append(
             {
                 "name": n,
                 "task": card["task"],
                 "pretrained": card["pretrained"],
-                "metric": metric,
+                "metric": {key: value} if value is not None else None,
                 "size_bytes": card.get("size_bytes"),
             }
         )
     lines = [f"{'name':34s} {'task':12s} {'preset':7s} metric"]
     for r in rows:
-        m = ", ".join(f"{k}={v:.2f}" for k, v in (r["metric"] or {}).items() if v is not None)
+        m = ", ".join(f"{k}={v:.2f}" for k, v in (r["metric"] or {}).items())
         lines.append(f"{r['name']:34s} {r['task']:12s} {'yes' if r['pretrained'] else 'no':7s} {m}")
+    lines.append("\nzoo info NAME: a model card; zoo predict NAME INPUT...: try one.")
     _print(args, rows, "\n".join(lines))
     return EXIT_OK
 
 
 def cmd_info(args) -> int:
-    from zoo import registry
+    from zoo import cards, registry
 
-    _print(args, registry.info(args.name))
+    card = registry.info(args.name)
+    _print(args, card, cards.model_card(card, card["primary_metric"]))
     return EXIT_OK
 
 
 def cmd_predict(args) -> int:
     import zoo
+    from zoo import cards
 
     model = zoo.load(args.name)
-    inputs = list(args.inputs)
-    if model.task.name == "captioning":
-        inputs = [Path(p).read_bytes() if Path(p).is_file() else p for p in inputs]
-    if not inputs:
-        inputs = [line.rstrip("\n") for line in sys.stdin]
+    inputs = list(args.inputs) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    # Captioning takes image paths as they are, so an undecodable file is named in the error.
     outputs = model.predict(inputs)
-    payload = [
-        {"input": i if isinstance(i, str) else f"<{len(i)} bytes>", "output": o}
-        for i, o in zip(args.inputs or inputs, outputs)
-    ]
     if args.json:
-        _print(args, payload)
+        _print(args, [{"input": i, "output": o} for i, o in zip(inputs, outputs)])
     else:
-        for p in payload:
-            print(f"{p['input']}\n  -> {json.dumps(p['output'], ensure_ascii=False, default=str)}")
+        for i, o in zip(inputs, outputs):
+            print(cards.prediction(model.task.name, i, o))
     return EXIT_OK
 
 
@@ -134,28 +125,90 @@ def cmd_train(args) -> int:
             )
         results.append(
             {
-                "seed": seed,
+                "seed": res.seed,
                 "metrics": res.metrics,
                 "preset": str(res.preset) if res.preset else None,
+                "epochs_run": res.epochs_run,
+                "best_epoch": res.best_epoch,
+                "stopped_early": res.stopped_early,
             }
         )
-        print(f"seed {seed}: {json.dumps(res.metrics, default=str)}", file=sys.stderr)
+        print(_train_summary(res, args.smoke), file=sys.stderr)
     if len(results) > 1 and results[0]["preset"]:
         from zoo.train import record_seed_metrics
 
         record_seed_metrics(results)
-    _print(args, results if len(results) > 1 else results[0])
+    if args.json:
+        _print(args, results if len(results) > 1 else results[0])
+    elif results[0]["preset"]:
+        from zoo.cards import shell_example
+
+        preset = results[0]["preset"]
+        example = shell_example(_task_of(preset))
+        print(f"Try it:\n  zoo predict {preset} {example}\n  zoo evaluate {preset}")
     return EXIT_OK
 
 
+def _train_summary(res, smoke: bool) -> str:
+    """What a run did, in words: why it ended, the seed, the metric and its usual spread."""
+    from zoo import registry
+
+    name, cfg = res.config["name"], res.config["train"]
+    key = registry.zoo_config.PRIMARY_METRICS.get(res.config["task"], "")
+    if res.stopped_early:
+        ended = (
+            f"early stopping ended the run at epoch {res.epochs_run} of {cfg['epochs']} "
+            f"(no better {key or 'validation'} for {cfg['patience']} epochs)"
+        )
+    else:
+        ended = f"ran all {res.epochs_run} epochs"
+    lines = [f"{name}, seed {res.seed}: {ended}; kept the weights of epoch {res.best_epoch}."]
+    value = res.metrics.get(key)
+    if value is not None:
+        n = res.metrics.get("examples")
+        lines.append(
+            f"Test {key}: {value:.2f}"
+            + (f" on {n} examples" if n else "")
+            + (" (smoke run: tiny data, not comparable with the presets)" if smoke else "")
+        )
+    seeds = (registry.info(name).get("metrics_seeds") or {}) if registry.preset_dir(name) else {}
+    if key in seeds.get("std", {}):
+        lines.append(
+            f"The published {name} varies by ± {seeds['std'][key]:.2f} {key} (std over seeds "
+            f"{', '.join(str(s) for s in seeds['seeds'])}): compare runs over several seeds."
+        )
+    if res.preset:
+        lines.append(f"Preset written to {res.preset}")
+    return "\n".join(lines)
+
+
+def _task_of(name_or_preset: str) -> str:
+    """The task of a registered name or a preset directory (reads JSON/YAML only)."""
+    config = Path(name_or_preset) / "config.json"
+    if config.is_file():
+        return json.loads(config.read_text())["task"]
+    from zoo import registry
+
+    return registry.get_config(name_or_preset)["task"]
+
+
 def cmd_export(args) -> int:
-    from zoo.export import export
+    from zoo import cards
+    from zoo.export import describe, export
 
     path = export(args.name, args.directory, format=args.format, overwrite=args.overwrite)
+    task = _task_of(args.name)
+    example = repr(cards.EXAMPLES[task]) if task in ("sentiment", "ner", "translation") else None
+    summary = describe(path, example=example)
+    text = [f"Exported {args.name} ({args.format}) to {path}", "Signatures:"]
+    for sig, spec in summary["signatures"].items():
+        inputs = ", ".join(f"{k}: {v}" for k, v in spec["inputs"].items())
+        text.append(f"  {sig}({inputs}) -> {', '.join(spec['outputs'])}")
+    text += ["Call it from Python (plain TensorFlow, no zoo needed):", summary["snippet"]]
     _print(
         args,
-        {"name": args.name, "path": str(path), "format": args.format},
-        f"Exported {args.name} ({args.format}) to {path}",
+        {"name": args.name, "path": str(path), "format": args.format, **summary},
+        "\n".join(text),
     )
     return EXIT_OK
 
@@ -234,6 +287,9 @@ def cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="RNN Zoo: recurrent models by name.")
     parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show TensorFlow's own logs (or ZOO_VERBOSE=1)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -292,8 +348,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on bad usage, 0 on --help
         return int(e.code or 0)
+    if args.verbose:
+        os.environ["ZOO_VERBOSE"] = "1"
     try:
         return args.fn(args)
+    except ConfigError as e:  # one line naming the file, the key, what is allowed
+        source = getattr(args, "config", None)
+        print(f"zoo: error: {e.with_source(source) if source else e}", file=sys.stderr)
+        return EXIT_USAGE
     except UsageError as e:
         print(f"zoo: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -287,6 +287,46 @@ def export(
     return directory
 
 
+def describe(directory: str | os.PathLike, example: str | None = None) -> dict:
+    """What an export offers: ``{"format", "signatures": {name: {"inputs": {key: spec},
+    "outputs": [keys]}}, "snippet"}``; the snippet calls it from plain TensorFlow on
+    `example` (a Python literal of one raw input; a placeholder when None)."""
+    directory = Path(directory)
+    if (directory / "saved_model.pb").is_file():
+        loaded = tf.saved_model.load(str(directory))
+        signatures = {}
+        for name, fn in loaded.signatures.items():
+            inputs = {
+                k: f"{v.dtype.name}{list(v.shape)}"
+                for k, v in fn.structured_input_signature[1].items()
+            }
+            signatures[name] = {"inputs": inputs, "outputs": sorted(fn.structured_outputs)}
+        key = next(iter(signatures["serving_default"]["inputs"]))
+        if key == "images":
+            example = "open('image.png', 'rb').read()"
+        example = f"[{example or repr('...')}]"
+        snippet = (
+            "  import tensorflow as tf\n"
+            f"  serve = tf.saved_model.load({str(directory)!r}).signatures['serving_default']\n"
+            f"  print(serve({key}=tf.constant({example})))"
+        )
+        return {"format": "saved_model", "signatures": signatures, "snippet": snippet}
+    model = next(directory.glob("*.tflite"), None)
+    if model is None:
+        raise ExportError(f"'{directory}' holds neither a SavedModel nor a .tflite file.")
+    runner = _interpreter(model_path=str(model))
+    signatures = {
+        name: {"inputs": {k: "tensor" for k in spec["inputs"]}, "outputs": list(spec["outputs"])}
+        for name, spec in runner.get_signature_list().items()
+    }
+    snippet = (
+        "  from zoo.export import TFLiteModel\n"
+        f"  model = TFLiteModel({str(directory)!r})\n"
+        "  print(model.predict([...]))  # raw inputs, as zoo.load(...).predict takes them"
+    )
+    return {"format": "tflite", "signatures": signatures, "snippet": snippet}
+
+
 class _CallableModule(types.ModuleType):
     """`zoo.export` is both this module and the function: importing the submodule sets
     the attribute ``zoo.export`` to the module, so the module forwards calls to `export`."""

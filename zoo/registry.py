@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zoo import config as zoo_config
 from zoo._io import atomic_dir, sha256_file
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -35,8 +36,6 @@ PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
 #: Configs of the registered models (the repository's top-level ``configs/``).
 CONFIGS_DIR = Path(os.environ.get("ZOO_CONFIGS", PACKAGE_DIR.parent / "configs"))
 
-CONFIG_KEYS = {"name", "task", "description", "model", "data", "train"}
-REQUIRED_CONFIG_KEYS = {"name", "task", "model", "data", "train"}
 PRESET_FILES = ("config.json", "model.weights.h5", "metadata.json")
 TASK_PREFIX = {
     "sentiment": "sentiment",
@@ -57,50 +56,10 @@ class PresetError(ValueError):
     """A preset directory that is missing files, altered, or of another architecture."""
 
 
-# -- configs -------------------------------------------------------------------------------
-def validate_config(config: Any, *, source: str = "config") -> dict:
-    """Check a config's structure; raise ValueError naming what is wrong."""
-    from zoo.tasks import TASKS
-
-    if not isinstance(config, dict):
-        raise ValueError(
-            f"{source}: expected a mapping with keys {sorted(REQUIRED_CONFIG_KEYS)}, "
-            f"got {type(config).__name__}."
-        )
-    unknown = sorted(set(config) - CONFIG_KEYS)
-    if unknown:
-        raise ValueError(
-            f"{source}: unknown top-level key(s) {unknown}; allowed: {sorted(CONFIG_KEYS)}."
-        )
-    missing = sorted(REQUIRED_CONFIG_KEYS - set(config))
-    if missing:
-        raise ValueError(f"{source}: missing top-level key(s) {missing}.")
-    if config["task"] not in TASKS:
-        raise ValueError(
-            f"{source}: invalid value for 'task', expected one of {sorted(TASKS)}, "
-            f"got {config['task']!r}."
-        )
-    for section in ("model", "data", "train"):
-        if not isinstance(config[section], dict):
-            raise ValueError(
-                f"{source}: section '{section}' must be a mapping, got "
-                f"{type(config[section]).__name__}."
-            )
-    return config
-
-
-def read_config(path: str | os.PathLike) -> dict:
-    """Read and validate a YAML (or JSON) config file."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Config file not found: '{path}'.")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML: {e}") from None
-    return validate_config(config, source=str(path))
+# -- configs ---------------------------------------------------------------------------
+#: Checks live in `zoo.config` (the floor); the registry re-exports the two entry points.
+validate_config = zoo_config.validate
+read_config = zoo_config.read
 
 
 def _config_paths() -> dict[str, Path]:
@@ -122,12 +81,10 @@ def list_models(task: str | None = None, pretrained: bool | None = None) -> list
         task: keep only this task (``sentiment``, ``ner``, ``captioning``, ``translation``).
         pretrained: True keeps models with a published preset, False those without.
     """
-    from zoo.tasks import TASKS
-
-    if task is not None and task not in TASKS:
+    if task is not None and task not in zoo_config.TASKS:
         raise ValueError(
             f"Received an invalid value for argument 'task', expected one of "
-            f"{sorted(TASKS)} or None, got {task!r}."
+            f"{list(zoo_config.TASKS)} or None, got {task!r}."
         )
     presets = _preset_dirs()
     names = sorted(set(_config_paths()) | set(presets))
@@ -307,12 +264,6 @@ class ZooModel:
             self.model, self.assets, self.config["data"], split=split, limit=limit
         )
 
-    def export(self, directory, **kwargs):
-        """SavedModel with raw-input serving signatures; see `zoo.export.export`."""
-        from zoo.export import export
-
-        return export(self, directory, **kwargs)
-
     def __repr__(self) -> str:
         metric = self.metadata.get("metrics", {}).get(self.task.primary_metric)
         return f"<ZooModel {self.name} task={self.task.name} {self.task.primary_metric}={metric}>"
@@ -349,11 +300,6 @@ def load(name: str | os.PathLike, weights: bool = True) -> ZooModel:
     path = Path(name)
     if isinstance(name, os.PathLike) or (path.is_dir() and (path / "config.json").exists()):
         directory = path
-    elif not isinstance(name, str):
-        raise TypeError(
-            f"Received an invalid value for argument 'name', expected a model name "
-            f"or a preset directory, got {type(name).__name__}."
-        )
     else:
         directory = preset_dir(name)
         if directory is None:
@@ -393,6 +339,7 @@ def info(name: str) -> dict:
         "data": config["data"],
         "train": config["train"],
         "pretrained": preset_dir(name) is not None,
+        "primary_metric": zoo_config.PRIMARY_METRICS.get(config["task"]),
     }
     directory = preset_dir(name)
     if directory is not None:
@@ -408,10 +355,17 @@ def info(name: str) -> dict:
             "epochs_run",
             "best_epoch",
             "eval_subset",
+            "primary_metric",
+            "behaviour",
         ):
             if key in meta:
                 card[key] = meta[key]
     return card
+
+
+def primary_metric(metadata: dict) -> str:
+    """The metric a preset is ranked by (recorded in its metadata; else the task's)."""
+    return metadata.get("primary_metric") or zoo_config.PRIMARY_METRICS[metadata["task"]]
 
 
 _RESULT_FORMATS = {
@@ -430,8 +384,6 @@ _RESULT_FORMATS = {
 def results_table() -> str:
     """The README's results table (Markdown), one row per published preset, read from
     the presets' ``metadata.json`` (`python -m zoo list --markdown` prints it)."""
-    from zoo.tasks import get_task
-
     rows = [
         "| model | task | cell | parameters | preset size | test metric "
         "| seeds mean ± std | epochs | training time (s) |",
@@ -440,7 +392,7 @@ def results_table() -> str:
     for name in list_models(pretrained=True):
         meta = json.loads((preset_dir(name) / "metadata.json").read_text())
         task = meta["task"]
-        key = get_task(task).primary_metric
+        key = primary_metric(meta)
         seeds = meta.get("metrics_seeds")
         spread = "–"
         if seeds:

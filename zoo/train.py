@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import shlex
 import sys
@@ -35,19 +34,24 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from zoo import callbacks as cb
+from zoo import config as zoo_config
 from zoo import registry
 from zoo.data.sources import zoo_home
 from zoo.tasks import get_task
 
+TRAIN_DEFAULTS = {
+    "epochs": 20,
+    "batch_size": 32,
+    "learning_rate": 1e-3,
+    "optimizer": "adam",
+    "patience": 4,
+    "seed": 0,
+}
 TRAIN_KEYS = {
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "optimizer",
+    *TRAIN_DEFAULTS,
     "weight_decay",
     "clipnorm",
-    "patience",
-    "seed",
     "lr_schedule",
     "label_smoothing",
     "mixed_precision",
@@ -76,6 +80,9 @@ class TrainResult:
         history: per-epoch logs (``{key: [values]}``).
         run_dir: where checkpoints and logs live.
         preset: the preset directory written (None when `save_preset=False`).
+        seed: the seed actually used; epochs_run: epochs trained (a resumed run included);
+        best_epoch: the epoch whose weights were kept (1-based); stopped_early: early
+            stopping ended the run before ``train.epochs``.
     """
 
     model: keras.Model
@@ -86,6 +93,10 @@ class TrainResult:
     assets: dict
     config: dict
     replicas: int = 1
+    seed: int = 0
+    epochs_run: int = 0
+    best_epoch: int | None = None
+    stopped_early: bool = False
 
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
@@ -109,40 +120,34 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
     )
 
 
-def _train_cfg(config: dict) -> dict:
-    cfg = dict(config.get("train") or {})
-    unknown = sorted(set(cfg) - TRAIN_KEYS)
-    if unknown:
-        raise ValueError(
-            f"Unknown key(s) {unknown} in the 'train' section of the config; "
-            f"allowed keys: {sorted(TRAIN_KEYS)}."
-        )
-    cfg.setdefault("epochs", 20)
-    cfg.setdefault("batch_size", 32)
-    cfg.setdefault("learning_rate", 1e-3)
-    cfg.setdefault("optimizer", "adam")
-    cfg.setdefault("patience", 4)
-    cfg.setdefault("seed", 0)
-    if "clipnorm" not in cfg or cfg["clipnorm"] is None:
+def resolve_train_config(config: dict, seed: int | None = None, epochs: int | None = None) -> dict:
+    """The ``train`` section with defaults filled in, overrides applied, values checked.
+
+    Raises:
+        ConfigError: an unknown key or a bad value (names the key and what is allowed).
+    """
+    cfg = dict(zoo_config.check_keys("train", dict(config.get("train") or {}), TRAIN_KEYS))
+    if seed is not None:
+        cfg["seed"] = int(seed)
+    if epochs is not None:
+        cfg["epochs"] = int(epochs)
+    for key, value in TRAIN_DEFAULTS.items():
+        cfg.setdefault(key, value)
+    if cfg.get("clipnorm") is None:
         # Vanilla RNNs explode without clipping; gated cells rarely need it.
         cfg["clipnorm"] = 5.0 if config["model"].get("cell") == "simple_rnn" else None
-    for key, kind, ok in (
-        ("epochs", int, lambda v: v >= 1),
-        ("batch_size", int, lambda v: v >= 1),
-        ("learning_rate", (int, float), lambda v: 0 < v < 10),
-        ("patience", int, lambda v: v >= 0),
-    ):
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, kind) or not ok(value):
-            raise ValueError(
-                f"Received an invalid value for train.{key}: {value!r}; expected a "
-                f"positive {'integer' if kind is int else 'number'}."
-            )
-    if cfg["optimizer"] not in OPTIMIZERS:
-        raise ValueError(
-            f"Received an invalid value for train.optimizer: {cfg['optimizer']!r}; "
-            f"expected one of {sorted(OPTIMIZERS)}."
+    for key in ("epochs", "batch_size"):
+        zoo_config.positive_int(cfg[key], key, "train")
+    zoo_config.non_negative_int(cfg["patience"], "patience", "train")
+    zoo_config.non_negative_int(cfg["seed"], "seed", "train")
+    if zoo_config.positive_number(cfg["learning_rate"], "learning_rate", "train") >= 10:
+        raise zoo_config.ConfigError(
+            f"invalid value for 'train.learning_rate': {cfg['learning_rate']!r}; expected a "
+            "number in (0, 10) (typical: 0.0005 to 0.005)."
         )
+    zoo_config.one_of(cfg["optimizer"], sorted(OPTIMIZERS), "optimizer", "train")
+    mixed = cfg.get("mixed_precision", "auto")
+    zoo_config.one_of(mixed, ("auto", True, False), "mixed_precision", "train")
     return cfg
 
 
@@ -153,194 +158,6 @@ def _optimizer(cfg: dict) -> keras.optimizers.Optimizer:
     if cfg.get("weight_decay") and cfg["optimizer"] in {"adamw", "sgd", "adam", "nadam"}:
         kwargs["weight_decay"] = float(cfg["weight_decay"])
     return OPTIMIZERS[cfg["optimizer"]](**kwargs)
-
-
-SCHEDULES = ("constant", "inverse_time", "cosine", "plateau")
-
-
-class _LinearWarmup(keras.callbacks.Callback):
-    """Scale the learning rate by ``(step + 1) / steps`` for the first `steps` optimizer
-    steps, on top of whatever the epoch schedule set.
-
-    It must come after the epoch-level scheduler in the callback list: it reads the
-    scheduled rate at the start of each epoch and puts it back once warmup ends (at the
-    latest before validation, so `ReduceLROnPlateau` never sees a warmup value). The step
-    count is the optimizer's, so a run resumed by `BackupAndRestore` continues the ramp.
-    """
-
-    def __init__(self, steps: int):
-        super().__init__()
-        self.steps = int(steps)
-        self._step = 0
-        self._target: float | None = None
-        self._warming = False
-
-    def on_train_begin(self, logs=None):
-        # Read the optimizer's count once (a resumed run starts past 0) and count on the
-        # host from there, so the training steps never wait on a device read.
-        self._step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._target = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self._step < self.steps:
-            self.model.optimizer.learning_rate = self._target * (self._step + 1) / self.steps
-            self._warming = True
-        else:
-            self._restore()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-
-    def _restore(self):
-        if self._warming:
-            self.model.optimizer.learning_rate = self._target
-            self._warming = False
-
-    def on_test_begin(self, logs=None):
-        self._restore()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._restore()
-
-
-def _schedule_callbacks(cfg: dict) -> list:
-    sched = cfg.get("lr_schedule")
-    if not sched:
-        return []
-    if not isinstance(sched, dict):
-        raise ValueError(
-            f"Received an invalid value for train.lr_schedule: {sched!r}; expected null or a "
-            "mapping such as {type: cosine, min_ratio: 0.05}."
-        )
-    lr0, epochs = cfg["learning_rate"], cfg["epochs"]
-    kind = sched.get("type")
-    warmup = sched.get("warmup_steps", 0)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(
-            f"Received an invalid value for train.lr_schedule.warmup_steps: {warmup!r}; "
-            "expected a non-negative integer (optimizer steps)."
-        )
-    if kind == "constant":
-        callbacks = []
-    elif kind == "inverse_time":
-        decay = float(sched.get("decay", 0.05))
-        callbacks = [keras.callbacks.LearningRateScheduler(lambda e: lr0 / (1.0 + decay * e))]
-    elif kind == "cosine":
-        lo = float(sched.get("min_ratio", 0.05))
-        callbacks = [
-            keras.callbacks.LearningRateScheduler(
-                lambda e: lr0 * (lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * e / max(1, epochs))))
-            )
-        ]
-    elif kind == "plateau":
-        callbacks = [
-            keras.callbacks.ReduceLROnPlateau(
-                factor=float(sched.get("factor", 0.5)),
-                patience=int(sched.get("patience", 1)),
-                monitor="val_loss",
-                min_lr=lr0 * 1e-3,
-            )
-        ]
-    else:
-        raise ValueError(
-            f"Received an invalid value for train.lr_schedule.type: {kind!r}; expected "
-            f"one of {list(SCHEDULES)}."
-        )
-    return callbacks + ([_LinearWarmup(warmup)] if warmup else [])
-
-
-class _StopOnNonFinite(keras.callbacks.Callback):
-    """Like TerminateOnNaN, but remembers that it fired so the run can fail loudly."""
-
-    def __init__(self):
-        super().__init__()
-        self.fired_at: tuple[int, float] | None = None
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.fired_at = (self._epoch, float(loss))
-            self.model.stop_training = True
-
-
-class _BestCheckpoint(keras.callbacks.Callback):
-    """Save weights when `monitor` improves; written atomically (temp file + rename), so a
-    crash mid-write leaves the previous best intact."""
-
-    def __init__(self, path: Path, monitor: str, mode: str, best: float | None = None):
-        super().__init__()
-        self.path, self.monitor, self.mode = Path(path), monitor, mode
-        self.best = best
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        value = logs.get(self.monitor)
-        if value is None or not math.isfinite(float(value)):
-            return
-        # A diverged epoch still gets validated (Keras evaluates after `stop_training`), and
-        # a NaN model can score a "better" accuracy (NaN > 0.5 is False for every example):
-        # never let it replace the last good checkpoint.
-        loss = logs.get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            return
-        value = float(value)
-        better = self.best is None or (
-            value > self.best if self.mode == "max" else value < self.best
-        )
-        if better:
-            tmp = self.path.with_name(f".{os.getpid()}.tmp.weights.h5")  # Keras needs the suffix
-            try:
-                self.model.save_weights(tmp)
-                os.replace(tmp, self.path)
-            finally:
-                tmp.unlink(missing_ok=True)
-            self.best = value
-
-
-class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping that continues counting from a resumed run's history."""
-
-    def __init__(self, *args, resume_best=None, resume_wait=0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._resume_best, self._resume_wait = resume_best, resume_wait
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self._resume_best is not None:
-            self.best, self.wait = self._resume_best, self._resume_wait
-
-
-def _resume_state(run_dir: Path, monitor: str, mode: str) -> tuple[int, float | None, int]:
-    """(epochs already done, best monitored value so far, epochs since that best) of a run
-    that BackupAndRestore will resume; (0, None, 0) for a fresh run."""
-    import csv
-
-    meta = run_dir / "backup" / "training_metadata.json"
-    if not meta.is_file():
-        return 0, None, 0
-    done = int(json.loads(meta.read_text())["epoch"])
-    values: dict[int, float] = {}
-    history = run_dir / "history.csv"
-    if history.is_file():
-        with open(history, newline="") as f:
-            for row in csv.DictReader(f):
-                try:
-                    epoch, value = int(row["epoch"]), float(row[monitor])
-                except (KeyError, TypeError, ValueError):
-                    continue
-                if epoch < done:
-                    values[epoch] = value  # a later row for the same epoch wins
-    if not values:
-        return done, None, 0
-    pick = max if mode == "max" else min
-    best_epoch = pick(values, key=values.get)
-    return done, values[best_epoch], done - 1 - best_epoch
 
 
 def even_batches(dataset: tf.data.Dataset, replicas: int) -> tf.data.Dataset:
@@ -423,8 +240,76 @@ def train_from_config(
         A `TrainResult`.
 
     Raises:
+        ConfigError: the config is invalid (nothing is trained).
         TrainingDivergedError: the loss became NaN/inf (the best checkpoint stays on disk).
     """
+    config, cfg = _resolve(config, strategy, seed, epochs)
+    task = get_task(config["task"])
+    strategy = _setup(cfg, strategy, deterministic)
+    suffix = f"-seed{cfg['seed']}" if seed is not None else ""
+    name = config["name"]
+    run_dir = Path(run_dir or zoo_home() / "runs" / f"{name}{suffix}{'-smoke' if smoke else ''}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.time()
+    global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
+    data = task.load_data(config["data"], batch_size=global_batch, seed=cfg["seed"], smoke=smoke)
+    with strategy.scope():
+        model = task.build_model(
+            config["model"], data.assets, data_cfg=config["data"], for_training=True
+        )
+        task.compile_model(model, _optimizer(cfg), cfg)
+    run = _fit(model, task, data, cfg, strategy, run_dir, verbose, name)
+    train_time = time.time() - t0
+    if run.best_path.exists():
+        model.load_weights(run.best_path)
+
+    subset_limit = task.eval_subset_size
+    subset = task.evaluate(model, data.assets, config["data"], split="test", limit=subset_limit)
+    # Smoke runs (tests, notebooks) stop at the subset; real runs evaluate the whole split.
+    metrics = subset if smoke else task.evaluate(model, data.assets, config["data"], split="test")
+
+    result = TrainResult(
+        model=model,
+        metrics=metrics,
+        history=run.history,
+        run_dir=run_dir,
+        preset=None,
+        assets=data.assets,
+        config=config,
+        replicas=strategy.num_replicas_in_sync,
+        seed=cfg["seed"],
+        epochs_run=run.epochs_done,
+        best_epoch=run.best_epoch,
+        stopped_early=run.stopped_early,
+    )
+    if save_preset:
+        preset = registry.PRETRAINED_DIR / name if publish else None
+        result.preset = preset or (Path(preset_dir) if preset_dir else run_dir / "preset")
+        metadata = {
+            "command": command or _command_line(),
+            "data_version": data.info.get("data_version"),
+            "data": data.info,
+            "metrics": metrics,
+            "primary_metric": task.primary_metric,
+            "eval_subset": {"split": "test", "limit": subset_limit, "metrics": subset},
+            "training_time_s": round(train_time, 1),
+            "epochs_run": run.epochs_done,
+            "best_epoch": run.best_epoch,
+            "seed": cfg["seed"],
+            "strategy": type(strategy).__name__,
+            "num_replicas": strategy.num_replicas_in_sync,
+            "smoke": smoke,
+            "history": run.history,
+        }
+        registry.save_preset(
+            model, config, data.assets, metadata, result.preset, overwrite=overwrite
+        )
+    return result
+
+
+def _resolve(config, strategy, seed, epochs) -> tuple[dict, dict]:
+    """Step 1: read and check the whole config before anything heavy happens."""
     if not isinstance(config, (dict, str, os.PathLike)):
         raise TypeError(
             "Received an invalid value for argument 'config', expected a config dict or the "
@@ -435,19 +320,21 @@ def train_from_config(
             f"Received an invalid value for argument 'strategy', expected one of "
             f"{list(STRATEGIES)} or a tf.distribute.Strategy, got {type(strategy).__name__}."
         )
-    if not isinstance(config, dict):
+    source = None if isinstance(config, dict) else str(config)
+    if source:
         config = registry.read_config(config)
-    config = json.loads(json.dumps(registry.validate_config(config)))  # private deep copy
-    cfg = _train_cfg(config)
-    if seed is not None:
-        cfg["seed"] = int(seed)
-    if epochs is not None:
-        cfg["epochs"] = int(epochs)
-    config["train"] = cfg  # the preset records the effective settings
-    schedule = _schedule_callbacks(cfg)  # validates lr_schedule before any data is read
-    name = config["name"]
-    task = get_task(config["task"])
+    try:
+        config = json.loads(json.dumps(registry.validate_config(config)))  # private deep copy
+        config["train"] = resolve_train_config(config, seed, epochs)  # the preset records it
+        cb.schedule_callbacks(config["train"])  # validates lr_schedule
+        get_task(config["task"]).check_config(config)
+    except zoo_config.ConfigError as error:
+        raise error.with_source(source) if source else error from None
+    return config, config["train"]
 
+
+def _setup(cfg: dict, strategy, deterministic: bool) -> tf.distribute.Strategy:
+    """Step 2: seeds, determinism, mixed precision, the distribution strategy."""
     keras.utils.set_random_seed(cfg["seed"])
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -456,51 +343,60 @@ def train_from_config(
     mp = cfg.get("mixed_precision", "auto")
     if mp is True or (mp == "auto" and tf.config.list_physical_devices("GPU")):
         keras.mixed_precision.set_global_policy("mixed_float16")
+    return strategy
 
-    suffix = f"-seed{cfg['seed']}" if seed is not None else ""
-    run_dir = Path(run_dir or zoo_home() / "runs" / f"{name}{suffix}{'-smoke' if smoke else ''}")
-    run_dir.mkdir(parents=True, exist_ok=True)
 
-    global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
-    t0 = time.time()
-    data = task.load_data(config["data"], batch_size=global_batch, seed=cfg["seed"], smoke=smoke)
-    with strategy.scope():
-        model = task.build_model(
-            config["model"], data.assets, data_cfg=config["data"], for_training=True
-        )
-        task.compile_model(model, _optimizer(cfg), cfg)
+@dataclasses.dataclass
+class _Run:
+    history: dict
+    best_path: Path
+    epochs_done: int
+    best_epoch: int | None
+    stopped_early: bool
 
+
+def _counted(dataset: tf.data.Dataset) -> tuple[tf.data.Dataset, int]:
+    """`dataset` with its number of batches known to tf.data (counted once if unknown), so
+    Keras knows where an epoch ends instead of warning that the input ran out of data."""
+    steps = int(dataset.cardinality())
+    if steps < 0:  # unknown (e.g. length bucketing): one pass, which also fills any cache
+        steps = sum(1 for _ in dataset)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
+    return dataset, steps
+
+
+def _fit(model, task, data, cfg: dict, strategy, run_dir: Path, verbose, name: str) -> _Run:
+    """Step 3: `model.fit` with checkpoints, early stopping, logs and resumption."""
     best_path = run_dir / "best.weights.h5"
-    stop = _StopOnNonFinite()
+    stop = cb.StopOnNonFinite()
     # Resuming a killed run: BackupAndRestore restores weights, optimizer and epoch; here we
     # restore what it does not (best value so far, early-stopping patience) and the position
     # in the data: training reads ONE repeated pipeline (epoch k = the k-th reshuffle), and a
     # resumed run skips the batches of the epochs already done, so a resumed deterministic
     # run sees exactly the batches of an uninterrupted one.
-    done, best_so_far, wait = _resume_state(run_dir, task.monitor, task.monitor_mode)
+    done, best_so_far, wait = cb.resume_state(run_dir, task.monitor, task.monitor_mode)
     replicas = strategy.num_replicas_in_sync
-    train_ds, val_ds = even_batches(data.train, replicas), even_batches(data.validation, replicas)
-    steps = int(train_ds.cardinality())
-    if steps < 0:  # unknown (e.g. length bucketing): one pass, which also fills any cache
-        steps = sum(1 for _ in train_ds)
+    train_ds, steps = _counted(even_batches(data.train, replicas))
+    val_ds, _ = _counted(even_batches(data.validation, replicas))
     train_ds = train_ds.repeat()
     if done:
         train_ds = train_ds.skip(done * steps)
+    early = cb.ResumableEarlyStopping(
+        monitor=task.monitor,
+        mode=task.monitor_mode,
+        patience=cfg["patience"],
+        resume_best=best_so_far,
+        resume_wait=wait,
+    )
     callbacks = [
         *task.callbacks(model, data, cfg),
         stop,
-        _BestCheckpoint(best_path, task.monitor, task.monitor_mode, best=best_so_far),
+        cb.BestCheckpoint(best_path, task.monitor, task.monitor_mode, best=best_so_far),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
-        _ResumableEarlyStopping(
-            monitor=task.monitor,
-            mode=task.monitor_mode,
-            patience=cfg["patience"],
-            resume_best=best_so_far,
-            resume_wait=wait,
-        ),
+        early,
         keras.callbacks.TensorBoard(str(run_dir / "logs"), profile_batch=0),
-        *schedule,
+        *cb.schedule_callbacks(cfg),
     ]
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         from zoo._keras_compat import patch_for_multiworker
@@ -513,65 +409,30 @@ def train_from_config(
         epochs=cfg["epochs"],
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # the pipeline shuffles, with the seed
     )
     if stop.fired_at is not None:
-        epoch, loss = stop.fired_at
-        kept = (
-            f"The last good checkpoint is intact at '{best_path}'."
-            if best_path.exists()
-            else "No epoch finished with a finite loss, so no checkpoint was written."
-        )
-        raise TrainingDivergedError(
-            f"Training of {name!r} stopped: the loss became {loss} in epoch {epoch + 1}. "
-            f"{kept} Lower train.learning_rate or set train.clipnorm."
-        )
-    train_time = time.time() - t0
-    if best_path.exists():
-        model.load_weights(best_path)
+        _diverged(stop.fired_at, best_path, name)
     hist = {k: [float(x) for x in v] for k, v in history.history.items()}
     monitored = hist.get(task.monitor, [])
     best_epoch = None
     if monitored:
         pick = max if task.monitor_mode == "max" else min
-        best_epoch = monitored.index(pick(monitored)) + 1
+        best_epoch = done + monitored.index(pick(monitored)) + 1
+    epochs_done = done + len(hist.get("loss", []))
+    return _Run(hist, best_path, epochs_done, best_epoch, early.stopped_epoch > 0)
 
-    subset_limit = task.eval_subset_size
-    subset = task.evaluate(model, data.assets, config["data"], split="test", limit=subset_limit)
-    # Smoke runs (tests, notebooks) stop at the subset; real runs evaluate the whole split.
-    metrics = subset if smoke else task.evaluate(model, data.assets, config["data"], split="test")
 
-    preset = None
-    if save_preset:
-        if publish:
-            preset = registry.PRETRAINED_DIR / name
-        else:
-            preset = Path(preset_dir) if preset_dir else run_dir / "preset"
-        metadata = {
-            "command": command or _command_line(),
-            "data_version": data.info.get("data_version"),
-            "data": data.info,
-            "metrics": metrics,
-            "primary_metric": task.primary_metric,
-            "eval_subset": {"split": "test", "limit": subset_limit, "metrics": subset},
-            "training_time_s": round(train_time, 1),
-            "epochs_run": done + len(hist.get("loss", [])),
-            "best_epoch": best_epoch,
-            "seed": cfg["seed"],
-            "strategy": type(strategy).__name__,
-            "num_replicas": strategy.num_replicas_in_sync,
-            "smoke": smoke,
-            "history": hist,
-        }
-        registry.save_preset(model, config, data.assets, metadata, preset, overwrite=overwrite)
-    return TrainResult(
-        model=model,
-        metrics=metrics,
-        history=hist,
-        run_dir=run_dir,
-        preset=preset,
-        assets=data.assets,
-        config=config,
-        replicas=strategy.num_replicas_in_sync,
+def _diverged(fired_at: tuple[int, float], best_path: Path, name: str) -> None:
+    epoch, loss = fired_at
+    kept = (
+        f"The last good checkpoint is intact at '{best_path}'."
+        if best_path.exists()
+        else "No epoch finished with a finite loss, so no checkpoint was written."
+    )
+    raise TrainingDivergedError(
+        f"Training of {name!r} stopped: the loss became {loss} in epoch {epoch + 1}. "
+        f"{kept} Lower train.learning_rate or set train.clipnorm."
     )
 
 

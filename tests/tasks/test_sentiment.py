@@ -225,7 +225,7 @@ _PLAIN_TF = textwrap.dedent(
     import tensorflow as tf
     loaded = tf.saved_model.load(sys.argv[1])
     texts = json.loads(sys.argv[2])
-    out = loaded.signatures["serving_default"](texts=tf.constant(texts))
+    out = loaded.signatures["serving_default"](text=tf.constant(texts))
     assert not any(m == "zoo" or m.startswith("zoo.") for m in sys.modules), "zoo was imported"
     print(json.dumps({
         "label": [b.decode() for b in out["label"].numpy()],

@@ -60,6 +60,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from zoo import config
 from zoo.data.sources import Artifact, fetch, zoo_home
 
 __all__ = [
@@ -690,13 +691,7 @@ DATA_KEYS = {
 
 def check_data_cfg(data_cfg: dict | None) -> dict:
     """Validate a config's ``data`` section and fill in defaults."""
-    cfg = dict(data_cfg or {})
-    unknown = sorted(set(cfg) - DATA_KEYS)
-    if unknown:
-        raise ValueError(
-            f"Unknown key(s) {unknown} in the 'data' section of the config; allowed keys: "
-            f"{sorted(DATA_KEYS)}."
-        )
+    cfg = dict(config.check_keys("data", dict(data_cfg or {}), DATA_KEYS))
     cfg.setdefault("dataset", "mr")
     cfg.setdefault("max_tokens", None)
     cfg.setdefault("max_length", DEFAULT_MAX_LENGTH)
@@ -704,12 +699,8 @@ def check_data_cfg(data_cfg: dict | None) -> dict:
     cfg.setdefault("data_dir", None)
     cfg.setdefault("soft_labels", None)
     cfg.setdefault("glove_vocabulary", 0)
-    g = cfg["glove_vocabulary"]
-    if isinstance(g, bool) or not isinstance(g, int) or g < 0:
-        raise ValueError(
-            "Received an invalid value for data.glove_vocabulary, expected an int >= 0 (how "
-            f"many of GloVe's most frequent words to add to the vocabulary), got {g!r}."
-        )
+    # How many of GloVe's most frequent words to add to the vocabulary.
+    config.non_negative_int(cfg["glove_vocabulary"], "glove_vocabulary", "data")
     _builder_name(cfg["dataset"])
     return cfg
 

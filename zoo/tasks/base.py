@@ -62,6 +62,12 @@ class Task:
     #: Number of test examples in the quick evaluation subset checked by the default tests.
     eval_subset_size: ClassVar[int] = 500
 
+    # -- config -----------------------------------------------------------------------
+    def check_config(self, cfg: dict) -> None:
+        """Check the ``model`` and ``data`` sections without reading data or building
+        anything; raise `zoo.config.ConfigError` naming the key. Training calls it first."""
+        raise NotImplementedError
+
     # -- data -------------------------------------------------------------------------
     def load_data(
         self, data_cfg: dict, *, batch_size: int, seed: int = 0, smoke: bool = False
@@ -154,18 +160,3 @@ def with_layer_config(model, class_name: str, key: str, value, convert) -> keras
             weights = [convert(w) for w in weights]
         copy.get_layer(layer.name).set_weights(weights)
     return copy
-
-
-def check_keys(
-    section: str, cfg: dict, allowed: set[str], required: set[str] = frozenset()
-) -> None:
-    """Raise ValueError for unknown or missing keys in a config section."""
-    unknown = sorted(set(cfg) - allowed)
-    if unknown:
-        raise ValueError(
-            f"Unknown key(s) {unknown} in the '{section}' section of the config; "
-            f"allowed keys: {sorted(allowed)}."
-        )
-    missing = sorted(required - set(cfg))
-    if missing:
-        raise ValueError(f"Missing key(s) {missing} in the '{section}' section of the config.")

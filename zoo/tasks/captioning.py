@@ -65,11 +65,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from zoo import config
 from zoo.data import captioning as cdata
 from zoo.layers import make_recurrent
 from zoo.metrics import bleu_n
 from zoo.tasks import decoding
-from zoo.tasks.base import Task, TaskData, check_keys
+from zoo.tasks.base import Task, TaskData
 
 MODEL_KEYS = {
     "cell",
@@ -431,11 +432,25 @@ class CaptioningTask(Task):
     monitor_mode = "max"
     eval_subset_size = 200
 
+    def check_config(self, cfg: dict) -> None:
+        config.check_keys("data", cfg["data"], DATA_KEYS)
+        self._check_model(cfg["model"])
+
+    @staticmethod
+    def _check_model(model_cfg: dict) -> None:
+        config.check_keys("model", model_cfg, MODEL_KEYS, {"cell"})
+        config.cell(model_cfg["cell"])
+        if model_cfg.get("bidirectional"):
+            raise config.ConfigError(
+                "invalid value for 'model.bidirectional': True; the caption decoder "
+                "generates left to right, so it cannot be bidirectional (expected false)."
+            )
+
     # -- data -------------------------------------------------------------------------
     def load_data(
         self, data_cfg: dict, *, batch_size: int, seed: int = 0, smoke: bool = False
     ) -> TaskData:
-        check_keys("data", data_cfg, DATA_KEYS)
+        config.check_keys("data", data_cfg, DATA_KEYS)
         d = cdata.load_datasets(data_cfg, batch_size=batch_size, seed=seed, smoke=smoke)
         return TaskData(
             train=d["train"],
@@ -454,12 +469,7 @@ class CaptioningTask(Task):
         data_cfg: dict | None = None,
         for_training: bool = False,
     ) -> keras.Model:
-        check_keys("model", model_cfg, MODEL_KEYS, {"cell"})
-        if model_cfg.get("bidirectional"):
-            raise ValueError(
-                "Received an invalid value for model.bidirectional: True. The caption "
-                "decoder generates left to right, so it cannot be bidirectional."
-            )
+        self._check_model(model_cfg)
         if "vocabulary" not in assets:
             raise ValueError(
                 "The captioning model needs the 'vocabulary' asset "

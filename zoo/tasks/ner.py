@@ -40,7 +40,6 @@ character features.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import keras
@@ -48,10 +47,11 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from zoo import config
 from zoo.data import ner as ner_data
 from zoo.layers import make_recurrent
 from zoo.metrics import entity_f1
-from zoo.tasks.base import Task, TaskData, check_keys, with_layer_config
+from zoo.tasks.base import Task, TaskData, with_layer_config
 from zoo.tasks.crf import CRF, CRFLoss, iob2_constraints
 
 __all__ = ["CharCNN", "NERTask", "WordEmbedding", "decode_tags", "repair_iob2"]
@@ -307,46 +307,33 @@ class NERTask(Task):
     # -- configs ------------------------------------------------------------------------
     @staticmethod
     def model_config(model_cfg: dict) -> dict:
-        check_keys("model", model_cfg, set(MODEL_DEFAULTS), {"cell"})
+        config.check_keys("model", model_cfg, MODEL_DEFAULTS, {"cell"})
         cfg = {**MODEL_DEFAULTS, **model_cfg}
-        if cfg["cell"] not in ("simple_rnn", "lstm", "gru"):
-            close = difflib.get_close_matches(str(cfg["cell"]), ["simple_rnn", "lstm", "gru"], 1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(
-                "Received an invalid value for model.cell, expected 'simple_rnn', 'lstm' or "
-                f"'gru', got {cfg['cell']!r}.{hint}"
-            )
+        config.cell(cfg["cell"])
         for key in ("units", "layers", "char_dim", "char_filters", "char_kernel", "casing_dim"):
-            v = cfg[key]
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(
-                    f"Received an invalid value for model.{key}, expected a positive "
-                    f"integer, got {v!r}."
-                )
-        if cfg["word_dim"] != 50:
-            raise ValueError(
-                f"Received an invalid value for model.word_dim, expected 50 (GloVe 6B 50d), "
-                f"got {cfg['word_dim']!r}."
-            )
+            config.positive_int(cfg[key], key, "model")
+        config.one_of(cfg["word_dim"], (50,), "word_dim", "model")  # GloVe 6B 50d
         return cfg
 
     @staticmethod
     def data_config(data_cfg: dict | None) -> dict:
         data_cfg = dict(data_cfg or {})
-        check_keys("data", data_cfg, set(DATA_DEFAULTS))
+        config.check_keys("data", data_cfg, DATA_DEFAULTS)
         cfg = {**DATA_DEFAULTS, **data_cfg}
         splits = cfg["glove_splits"]
-        if not isinstance(splits, (list, tuple)) or any(s not in ner_data.SPLITS for s in splits):
-            raise ValueError(
-                f"Received an invalid value for data.glove_splits, expected a list of split "
-                f"names from {list(ner_data.SPLITS)}, got {splits!r}."
+        if not isinstance(splits, (list, tuple)):
+            raise config.ConfigError(
+                f"invalid value for 'data.glove_splits': {splits!r}; expected a list of "
+                f"split names from {list(ner_data.SPLITS)}."
             )
-        if cfg["dataset"] not in ("conll2003",):
-            raise ValueError(
-                f"Received an invalid value for data.dataset, expected 'conll2003', got "
-                f"{cfg['dataset']!r}."
-            )
+        for split in splits:
+            config.one_of(split, ner_data.SPLITS, "glove_splits", "data")
+        config.one_of(cfg["dataset"], ("conll2003",), "dataset", "data")
         return cfg
+
+    def check_config(self, cfg: dict) -> None:
+        self.model_config(cfg["model"])
+        self.data_config(cfg["data"])
 
     # -- data ---------------------------------------------------------------------------
     def _sentences(self, split: str, cfg: dict, smoke: bool, limit: int | None = None):

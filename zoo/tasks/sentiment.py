@@ -46,9 +46,10 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from zoo import config
 from zoo.data import sentiment as data
 from zoo.layers import make_recurrent
-from zoo.tasks.base import Task, TaskData, check_keys, masked_fill_value, with_layer_config
+from zoo.tasks.base import Task, TaskData, masked_fill_value, with_layer_config
 
 __all__ = ["MODEL_DEFAULTS", "MaskedPooling", "ScaledFineTuneEmbedding", "SentimentTask"]
 
@@ -196,39 +197,19 @@ class ScaledFineTuneEmbedding(keras.layers.Layer):
 
 
 def _check_model_cfg(model_cfg: dict) -> dict:
-    check_keys("model", model_cfg, set(MODEL_DEFAULTS), required={"cell"})
+    config.check_keys("model", model_cfg, MODEL_DEFAULTS, required={"cell"})
     cfg = {**MODEL_DEFAULTS, **model_cfg}
-    if cfg["pooling"] not in POOLINGS:
-        raise ValueError(
-            f"Received an invalid value for model.pooling, expected one of {list(POOLINGS)}, "
-            f"got {cfg['pooling']!r}."
-        )
-    if cfg["embedding"] not in EMBEDDING_MODES:
-        raise ValueError(
-            f"Received an invalid value for model.embedding, expected one of "
-            f"{list(EMBEDDING_MODES)}, got {cfg['embedding']!r}."
-        )
-    if cfg["embedding_base_dtype"] not in ("float32", "float16"):
-        raise ValueError(
-            "Received an invalid value for model.embedding_base_dtype, expected 'float32' or "
-            f"'float16', got {cfg['embedding_base_dtype']!r}."
-        )
-    if cfg["embedding_init"] not in ("glove", "random"):
-        raise ValueError(
-            "Received an invalid value for model.embedding_init, expected 'glove' or "
-            f"'random', got {cfg['embedding_init']!r}."
-        )
+    config.cell(cfg["cell"])
+    config.one_of(cfg["pooling"], POOLINGS, "pooling", "model")
+    config.one_of(cfg["embedding"], EMBEDDING_MODES, "embedding", "model")
+    config.one_of(
+        cfg["embedding_base_dtype"], ("float32", "float16"), "embedding_base_dtype", "model"
+    )
+    config.one_of(cfg["embedding_init"], ("glove", "random"), "embedding_init", "model")
     for key in ("units", "num_layers", "embedding_dim"):
-        v = cfg[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(
-                f"Received an invalid value for model.{key}, expected a positive integer, got {v!r}."
-            )
-    if cfg["embedding_init"] == "glove" and cfg["embedding_dim"] != 50:
-        raise ValueError(
-            "Received an invalid value for model.embedding_dim with embedding_init='glove': "
-            f"GloVe 6B vectors here are 50-dimensional, got {cfg['embedding_dim']!r}."
-        )
+        config.positive_int(cfg[key], key, "model")
+    if cfg["embedding_init"] == "glove":  # GloVe 6B vectors here are 50-dimensional
+        config.one_of(cfg["embedding_dim"], (50,), "embedding_dim", "model")
     return cfg
 
 
@@ -277,9 +258,9 @@ class _Serving(tf.Module):
 
         lookup, names, max_length = self.lookup, self.label_names, self.max_length
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
-        def serve(texts):
-            tokens = data.tokenize(texts)[:, :max_length]
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(text):
+            tokens = data.tokenize(text)[:, :max_length]
             ids = tf.cast(lookup(tokens), tf.int32).to_tensor(default_value=0)
             ids = tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
             p = tf.reshape(tf.cast(model(ids, training=False), tf.float32), [-1])
@@ -319,6 +300,10 @@ class SentimentTask(Task):
         except Exception:  # noqa: BLE001 - a fact for the model card, never fatal
             pass
         return TaskData(out["train"], out["validation"], out["test"], out["assets"], out["info"])
+
+    def check_config(self, cfg: dict) -> None:
+        _check_model_cfg(cfg["model"])
+        data.check_data_cfg(cfg["data"])
 
     # -- model ------------------------------------------------------------------------
     def build_model(

@@ -48,6 +48,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from zoo import config
 from zoo.data import translation as data_lib
 from zoo.layers import make_recurrent
 from zoo.tasks.attention import SCORES, Attention
@@ -77,28 +78,11 @@ MODEL_KEYS = set(MODEL_DEFAULTS)
 def model_config(model_cfg: dict | None) -> dict:
     """`MODEL_DEFAULTS` updated with `model_cfg`; unknown keys / bad values raise ValueError."""
     model_cfg = dict(model_cfg or {})
-    unknown = sorted(set(model_cfg) - MODEL_KEYS)
-    if unknown:
-        raise ValueError(
-            f"Unknown key(s) {unknown} in the 'model' section of the config; allowed keys: "
-            f"{sorted(MODEL_KEYS)}."
-        )
+    config.check_keys("model", model_cfg, MODEL_KEYS)
     cfg = {**MODEL_DEFAULTS, **model_cfg}
-    if cfg["cell"] not in CELLS:
-        raise ValueError(
-            f"Received an invalid value for argument 'cell', expected one of {CELLS}, got "
-            f"{cfg['cell']!r}."
-        )
-    if cfg["attention"] not in SCORES:
-        raise ValueError(
-            f"Received an invalid value for argument 'attention', expected one of {SCORES}, "
-            f"got {cfg['attention']!r}."
-        )
-    if cfg["weights_dtype"] not in ("float16", "float32"):
-        raise ValueError(
-            "Received an invalid value for argument 'weights_dtype', expected 'float16' or "
-            f"'float32', got {cfg['weights_dtype']!r}."
-        )
+    config.cell(cfg["cell"])
+    config.one_of(cfg["attention"], SCORES, "attention", "model")
+    config.one_of(cfg["weights_dtype"], ("float16", "float32"), "weights_dtype", "model")
     for key in (
         "embedding_dim",
         "target_embedding_dim",
@@ -108,12 +92,7 @@ def model_config(model_cfg: dict | None) -> dict:
         "beam_size",
         "max_output_length",
     ):
-        v = cfg[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(
-                f"Received an invalid value for argument '{key}', expected a positive "
-                f"integer, got {v!r}."
-            )
+        config.positive_int(cfg[key], key, "model")
     return cfg
 
 
@@ -478,6 +457,10 @@ class TranslationTask(Task):
             assets=d["assets"],
             info=d["info"],
         )
+
+    def check_config(self, cfg: dict) -> None:
+        model_config(cfg["model"])
+        data_lib.data_config(cfg["data"])
 
     # -- model ------------------------------------------------------------------------
     def build_model(self, model_cfg, assets, *, data_cfg=None, for_training=False):
