@@ -29,9 +29,12 @@
 # tiny model of each shape trained on a toy task.
 
 # %% tags=["parameters"]
-import os
+import zoo.notebook
 
-SMOKE = os.environ.get("ZOO_NOTEBOOK_SMOKE", "1") == "1"  # 0: full mode
+# Smoke mode (small data, quick) on a CPU, full mode (real training) when a GPU is visible;
+# ZOO_NOTEBOOK_SMOKE=1 / 0 in the environment overrides (or set SMOKE = True / False here).
+SMOKE, WHY = zoo.notebook.smoke_mode()
+print(zoo.notebook.describe(SMOKE, WHY))
 SEED = 0
 # ruff: noqa: E402  (notebook cells import where they are first needed)
 

@@ -26,7 +26,12 @@
 # %% tags=["parameters"]
 import os
 
-SMOKE = os.environ.get("ZOO_NOTEBOOK_SMOKE", "1") == "1"  # 0: full mode
+import zoo.notebook
+
+# Smoke mode (small data, quick) on a CPU, full mode (real training) when a GPU is visible;
+# ZOO_NOTEBOOK_SMOKE=1 / 0 in the environment overrides (or set SMOKE = True / False here).
+SMOKE, WHY = zoo.notebook.smoke_mode()
+print(zoo.notebook.describe(SMOKE, WHY))
 # epochs: smoke 1; full mode None = each config's schedule (25 epochs, early stopping)
 EPOCHS = int(os.environ.get("ZOO_NOTEBOOK_EPOCHS", 0)) or (1 if SMOKE else None)
 SEED = 0

@@ -28,7 +28,12 @@
 # %% tags=["parameters"]
 import os
 
-SMOKE = os.environ.get("ZOO_NOTEBOOK_SMOKE", "1") == "1"  # 0: full mode
+import zoo.notebook
+
+# Smoke mode (small data, quick) on a CPU, full mode (real training) when a GPU is visible;
+# ZOO_NOTEBOOK_SMOKE=1 / 0 in the environment overrides (or set SMOKE = True / False here).
+SMOKE, WHY = zoo.notebook.smoke_mode()
+print(zoo.notebook.describe(SMOKE, WHY))
 # epochs: smoke 1; full mode None = the config's schedule (30 epochs; the rendered full run took 8 min on 2 idle CPU cores here;
 # a GPU takes minutes). On a CPU, a number here (or ZOO_NOTEBOOK_EPOCHS) cuts it short.
 EPOCHS = int(os.environ.get("ZOO_NOTEBOOK_EPOCHS", 0)) or (1 if SMOKE else None)

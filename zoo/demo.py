@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from zoo.cards import shell_example
+
 SAMPLES = {
     "sentiment": [
         "There is nothing to like in this movie.",
@@ -75,6 +77,7 @@ def _caption_samples(model) -> list[tuple[bytes, str]]:
 
 def run_demo() -> int:
     import zoo
+    from zoo import cards
 
     t0 = time.time()
     print("== RNN Zoo ==")
@@ -95,11 +98,11 @@ def run_demo() -> int:
         if task == "captioning":
             samples = _caption_samples(model)
             inputs = [image for image, _ in samples]
-            shown_inputs = [f"<image, {len(b)} bytes; true caption: {c!r}>" for b, c in samples]
+            shown_inputs = [f"<test image; true caption: {c!r}>" for _, c in samples]
         else:
             inputs = shown_inputs = SAMPLES[task]
         for shown, out in zip(shown_inputs, model.predict(list(inputs))):
-            print(f"  {shown}\n    -> {json.dumps(out, ensure_ascii=False, default=str)}")
+            print("  " + cards.prediction(task, shown, out))
 
     if "sentiment" in best:
         name = best["sentiment"]
@@ -121,4 +124,31 @@ def run_demo() -> int:
                 return 1
             print("  " + proc.stdout.strip().splitlines()[-1])
     print(f"\nDemo finished in {time.time() - t0:.0f} s.")
+    print(next_steps())
     return 0
+
+
+def next_steps() -> str:
+    """How to go on from here: the environment the demo ran in and a few commands."""
+    venv = Path(sys.prefix)
+    in_venv = sys.prefix != sys.base_prefix
+    activate = f"source {_relative(venv / 'bin' / 'activate')}" if in_venv else None
+    lines = ["\nNext steps:"]
+    if activate:
+        lines.append(f"  {activate:44s} # once per shell: puts `zoo` and `jupyter` on PATH")
+    lines += [
+        f"  {'zoo list':44s} # every model; zoo info NAME gives its card",
+        f"  {'zoo predict ner_bilstm_conll2003 ' + shell_example('ner')}",
+        f"  {'zoo train configs/sentiment_lstm_mr.yaml --smoke':44s} # a 30-second training run",
+        f"  {'jupyter lab notebooks/':44s} # tutorials (smoke mode on a CPU, full on a GPU)",
+    ]
+    if activate:
+        lines.append(f"  (without activating: {_relative(venv / 'bin' / 'zoo')} list)")
+    return "\n".join(lines)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -73,6 +73,7 @@ import tensorflow_datasets as tfds
 from zoo._io import atomic_dir
 from zoo.data import flickr8k  # noqa: F401 - registers the zoo_flickr8k TFDS builder
 from zoo.data.sources import Artifact, fetch, zoo_home
+from zoo.data.tfds_read import NO_AUTOCACHE
 
 NOTO_DEB = Artifact(
     filename="fonts-noto-color-emoji_2.042-0+deb12u1_all.deb",
@@ -349,7 +350,10 @@ def load_raw(
     builder = tfds.builder(dataset, data_dir=str(data_dir_ or data_dir()))
     builder.download_and_prepare()
     ds = builder.as_dataset(
-        split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
+        split=split,
+        shuffle_files=False,
+        decoders={"image": tfds.decode.SkipDecoding()},
+        read_config=NO_AUTOCACHE,
     )
     if dataset == "zoo_flickr8k":  # one row per (image, caption): 5 per image
 

@@ -53,6 +53,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from zoo.data.sources import Artifact, fetch, zoo_home
+from zoo.data.tfds_read import NO_AUTOCACHE
 
 __all__ = [
     "CONLL2003_WHEEL",
@@ -253,7 +254,7 @@ def load_split(split: str) -> list[dict]:
     if split not in _SPLIT_CACHE:
         builder = Conll2003(data_dir=str(data_dir()))
         builder.download_and_prepare()
-        ds = builder.as_dataset(split=split, shuffle_files=False)
+        ds = builder.as_dataset(split=split, shuffle_files=False, read_config=NO_AUTOCACHE)
         out = []
         for ex in tfds.as_numpy(ds):
             out.append(

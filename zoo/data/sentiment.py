@@ -62,6 +62,7 @@ import tensorflow_datasets as tfds
 
 from zoo import config
 from zoo.data.sources import Artifact, fetch, zoo_home
+from zoo.data.tfds_read import NO_AUTOCACHE
 
 __all__ = [
     "ARTIFACTS",
@@ -479,7 +480,7 @@ def read_split(
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(try_download_gcs=False)
     )
-    ds = builder.as_dataset(split=split, shuffle_files=False)
+    ds = builder.as_dataset(split=split, shuffle_files=False, read_config=NO_AUTOCACHE)
     if soft_labels is not None:
         if "rating" not in builder.info.features:
             raise ValueError(

@@ -48,6 +48,7 @@ import tensorflow_datasets as tfds
 
 from zoo import config
 from zoo.data.sources import Artifact, fetch, zoo_home
+from zoo.data.tfds_read import NO_AUTOCACHE
 
 ARTIFACT = Artifact(
     filename="spa-eng.zip",
@@ -214,7 +215,13 @@ def load_split(split: str) -> tf.data.Dataset:
             "Received an invalid value for argument 'split', expected one of "
             f"['train', 'validation', 'test'], got {split!r}."
         )
-    return tfds.load("zoo_spa_eng", split=split, data_dir=data_dir(), shuffle_files=False)
+    return tfds.load(
+        "zoo_spa_eng",
+        split=split,
+        data_dir=data_dir(),
+        shuffle_files=False,
+        read_config=NO_AUTOCACHE,
+    )
 
 
 def split_texts(split: str, limit: int | None = None) -> tuple[list[str], list[str]]:
