@@ -1,4 +1,5 @@
-"""The linear-chain CRF against brute-force enumeration in NumPy."""
+"""`zoo.layers.CRF` against brute-force enumeration of all tag paths in NumPy (and finite
+differences for the loss gradient)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.tasks.crf import (
+from zoo.layers.crf import (
     CRF,
+    FORBIDDEN,
     CRFLoss,
     crf_log_likelihood,
     crf_log_norm,
@@ -198,3 +200,94 @@ def test_crf_learns_a_deterministic_transition_pattern():
     model.fit(x, y, epochs=60, verbose=0)
     pred = crf.decode(model(x[:2])).numpy()
     np.testing.assert_array_equal(pred, y[:2])
+
+
+def _constrained_problem():
+    rng = np.random.default_rng(11)
+    k, t = 3, 4
+    em = rng.normal(size=(4, t, k)).astype(np.float32)
+    lengths = np.array([4, 2, 1, 3])
+    mask = np.arange(t)[None, :] < lengths[:, None]
+    allowed = [[1, 0, 1], [1, 1, 0], [0, 1, 1]]
+    start_allowed = [0, 1, 1]
+    layer = CRF(k, allowed=allowed, start_allowed=start_allowed)
+    layer.build((None, None, k))
+    layer.set_weights([rng.normal(size=w.shape) for w in layer.get_weights()])
+    trans, start, end = (np.asarray(w, np.float64) for w in layer.get_weights())
+    # The constraints as the documented additive penalty, applied in NumPy.
+    trans = trans + FORBIDDEN * (1 - np.asarray(allowed))
+    start = start + FORBIDDEN * (1 - np.asarray(start_allowed))
+    return layer, em, mask, lengths, (trans, start, end)
+
+
+def test_layer_log_likelihood_with_constraints_matches_brute_force():
+    layer, em, mask, lengths, (trans, start, end) = _constrained_problem()
+    rng = np.random.default_rng(12)
+    tags = rng.integers(0, 3, size=mask.shape)
+    got = layer.log_likelihood(em, tags, mask).numpy()
+    for i in range(len(em)):
+        n = lengths[i]
+        log_z = _brute_force(em[i].astype(np.float64), n, trans, start, end)[0]
+        want = _np_score(em[i, :n], list(tags[i, :n]), trans, start, end) - log_z
+        np.testing.assert_allclose(got[i], want, rtol=1e-4, atol=1e-2)
+
+
+def test_layer_decode_with_constraints_matches_brute_force():
+    layer, em, mask, lengths, (trans, start, end) = _constrained_problem()
+    got = layer.decode(em, mask).numpy()
+    for i in range(len(em)):
+        _, best, _ = _brute_force(em[i].astype(np.float64), lengths[i], trans, start, end)
+        assert list(got[i, : lengths[i]]) == best
+        # a forbidden first tag or move never appears in a decoded path
+        assert best[0] != 0
+        assert all(trans[a, b] > FORBIDDEN / 2 for a, b in zip(best[:-1], best[1:]))
+
+
+def test_loss_gradient_matches_finite_differences():
+    layer, em, mask, _, _ = _constrained_problem()
+    # Labels on allowed paths only: a forbidden move puts the loss near 1e4, where
+    # float32 cannot resolve a finite difference.
+    y = np.where(mask, layer.decode(em[::-1], mask).numpy(), -1)
+    loss_fn = CRFLoss(layer)
+
+    def loss():
+        return float(tf.reduce_sum(loss_fn.call(y, em)).numpy())
+
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(loss_fn.call(y, em))
+    grads = tape.gradient(value, [layer.transitions, layer.start, layer.end])
+    eps = 1e-2
+    for variable, grad in zip([layer.transitions, layer.start, layer.end], grads, strict=True):
+        base = variable.numpy().copy()
+        for index in np.ndindex(base.shape):
+            shifted = []
+            for sign in (1, -1):
+                moved = base.copy()
+                moved[index] += sign * eps
+                variable.assign(moved)
+                shifted.append(loss())
+            variable.assign(base)
+            numeric = (shifted[0] - shifted[1]) / (2 * eps)
+            np.testing.assert_allclose(grad.numpy()[index], numeric, atol=2e-3)
+
+
+def test_crf_is_public_and_reloads_from_a_keras_file(tmp_path):
+    import zoo.layers
+    import zoo.tasks.crf
+
+    assert zoo.layers.CRF is CRF is zoo.tasks.crf.CRF
+    inputs = keras.Input((None, 3))
+    crf = CRF(3, allowed=[[1, 1, 0], [1, 1, 1], [1, 1, 1]])
+    model = keras.Model(inputs, crf(keras.layers.Dense(3)(inputs)))
+    crf.set_weights([np.random.default_rng(5).normal(size=w.shape) for w in crf.get_weights()])
+    model.save(tmp_path / "crf.keras")
+    loaded = keras.saving.load_model(tmp_path / "crf.keras", compile=False)
+    reloaded = loaded.layers[-1]
+    assert type(reloaded) is CRF and reloaded.allowed == crf.allowed
+    x = np.random.default_rng(6).normal(size=(2, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(reloaded.decode(loaded(x)).numpy(), crf.decode(model(x)).numpy())
+
+
+def test_crf_rejects_emissions_of_the_wrong_width():
+    with pytest.raises(ValueError, match=r"'inputs'.*\(batch, timesteps, 4\).*\(None, 7, 3\)"):
+        CRF(4).build((None, 7, 3))

@@ -15,6 +15,7 @@ import keras
 from zoo.layers.bidirectional import MERGE_MODES, Bidirectional
 from zoo.layers.cell import RecurrentCell
 from zoo.layers.convert import convert, from_keras, load_weights
+from zoo.layers.crf import CRF, CRFLoss, iob2_constraints
 from zoo.layers.gru import GRU, GRUCell
 from zoo.layers.lstm import LSTM, LSTMCell
 from zoo.layers.recurrent import RNNLayerBase
@@ -61,10 +62,12 @@ def make_recurrent(
 
 
 __all__ = [
+    "CRF",
     "GRU",
     "LSTM",
     "MERGE_MODES",
     "Bidirectional",
+    "CRFLoss",
     "GRUCell",
     "LSTMCell",
     "RNNLayerBase",
@@ -73,6 +76,7 @@ __all__ = [
     "SimpleRNNCell",
     "convert",
     "from_keras",
+    "iob2_constraints",
     "load_weights",
     "make_recurrent",
 ]

@@ -1,4 +1,8 @@
-"""A linear-chain conditional random field (CRF): layer, loss and Viterbi decoding.
+"""`CRF`: a linear-chain conditional random field layer, its loss and Viterbi decoding.
+
+Keras 3 has no CRF layer (tensorflow-addons' `CRF` does not run on it); this one is
+Keras 3 serializable, graph-only (exportable) and tested against brute-force
+enumeration of all tag paths.
 
 For emission scores ``e[t, k]`` (one sequence of length ``L``, ``K`` tags) the score of
 a tag path ``y`` is::
@@ -183,16 +187,28 @@ def iob2_constraints(tags: Sequence[str]) -> tuple[list[list[int]], list[int]]:
 
 @keras.saving.register_keras_serializable(package="zoo")
 class CRF(keras.layers.Layer):
-    """Linear-chain CRF parameters over emission scores.
+    """Linear-chain CRF over per-token emission scores (e.g. a `Dense(num_tags)` on top
+    of a bidirectional LSTM, as in NER taggers).
 
-    The layer's call is the identity on the emissions (float [B, T, K] -> [B, T, K],
-    and it drops any Keras mask so that `CRFLoss` receives whole sequences); training
-    uses `CRFLoss`, decoding `decode`.
+    Weights: ``transitions`` ``[K, K]`` (score of tag ``i`` followed by tag ``j``),
+    ``start`` ``[K]`` and ``end`` ``[K]`` (scores of the first and last tag), all
+    starting at zero. The layer's call is the identity on the emissions (float
+    ``[B, T, K]`` -> ``[B, T, K]``) and drops any Keras mask, so that `CRFLoss`
+    receives whole sequences; training uses `CRFLoss` (the negative log-likelihood),
+    decoding `decode` (Viterbi)::
+
+        crf = zoo.layers.CRF(num_tags)
+        emissions = crf(keras.layers.Dense(num_tags)(features))
+        model = keras.Model(inputs, emissions)
+        model.compile("adam", loss=zoo.layers.CRFLoss(crf))   # y: int [B, T], -1 = pad
+        tags = crf.decode(model(x), mask)                     # int32 [B, T]
 
     Args:
         num_tags: K, a positive int.
-        allowed: optional [K][K] 0/1 matrix of allowed transitions.
-        start_allowed: optional [K] 0/1 list of allowed first tags.
+        allowed: optional ``[K][K]`` 0/1 matrix of allowed transitions ``i -> j``
+            (e.g. from `iob2_constraints`); forbidden moves score ``-1e4``, in the loss
+            and in decoding alike.
+        start_allowed: optional ``[K]`` 0/1 list of allowed first tags.
     """
 
     def __init__(self, num_tags, allowed=None, start_allowed=None, **kwargs):
@@ -221,7 +237,9 @@ class CRF(keras.layers.Layer):
         k = self.num_tags
         if input_shape[-1] is not None and input_shape[-1] != k:
             raise ValueError(
-                f"CRF with num_tags={k} received emissions with last dimension {input_shape[-1]}."
+                f"Received an invalid value for argument 'inputs' of layer '{self.name}', "
+                f"expected emissions of shape (batch, timesteps, {k}) (num_tags={k}), "
+                f"got shape {tuple(input_shape)}."
             )
         self.transitions = self.add_weight(shape=(k, k), initializer="zeros", name="transitions")
         self.start = self.add_weight(shape=(k,), initializer="zeros", name="start")
@@ -247,12 +265,15 @@ class CRF(keras.layers.Layer):
         return trans, start, tf.convert_to_tensor(self.end)
 
     def log_likelihood(self, emissions, tags, mask=None):
-        """float [B]: ``log p(tags | emissions)``."""
+        """``log p(tags | emissions)``: float [B] for emissions float [B, T, K], tags
+        int [B, T] (any value in [0, K) at masked positions) and mask bool [B, T]
+        (a prefix of each row) or None."""
         trans, start, end = self.potentials()
         return crf_log_likelihood(tf.cast(emissions, trans.dtype), tags, mask, trans, start, end)
 
     def decode(self, emissions, mask=None):
-        """Viterbi: int32 [B, T] best tags (0 at masked positions)."""
+        """Viterbi: the best tag path, int32 [B, T] (0 at masked positions), for
+        emissions float [B, T, K] and mask bool [B, T] (a prefix of each row) or None."""
         trans, start, end = self.potentials()
         tags, _ = viterbi_decode(tf.cast(emissions, trans.dtype), mask, trans, start, end)
         return tags
