@@ -127,7 +127,9 @@ def bench_layers(
     the per-repeat ratios ours/Keras (more robust to load changes during a run than
     a ratio of medians); the times are medians. The ``*_ratio_cpu`` columns are the
     same ratios of this process's CPU time, which time spent waiting for a core
-    does not inflate: on a loaded machine they are the steadier comparison.
+    does not inflate: on a loaded machine they are the steadier comparison. When
+    PyTorch is importable (an optional extra, not a requirement), `torch.nn.LSTM` /
+    `GRU` / `RNN` of the same sizes are timed too (``fwd_torch``, ``train_torch``).
 
     Args:
         shapes: iterable of ``(batch, timesteps, features, units)`` tuples or
@@ -147,12 +149,43 @@ def bench_layers(
         the forward pass the FLOP-count limit at the measured matmul speed
         (``fwd_limit``) and our time over it (``fwd_vs_limit``).
     """
-    import os
     import sys
 
     import numpy as np
 
     out = sys.stderr if out is None else out
+    shapes, kinds = _check_options(shapes, kinds, repeats)
+    gflops = matmul_gflops()
+    load_start = _load()
+    with_torch = _torch() is not None
+    rows = []
+    for shape in shapes:
+        batch, steps, features, _ = shape
+        x = np.random.default_rng(0).normal(size=(batch, steps, features)).astype("float32")
+        for kind in kinds:
+            row = _bench_pair(kind, shape, x, repeats, return_sequences)
+            flops = recurrent_flops(kind, *shape)
+            row["fwd_limit"] = 1000 * flops / (gflops * 1e9)
+            row["fwd_vs_limit"] = row["fwd_ours"] / row["fwd_limit"]
+            row["matmul_gflops"] = gflops
+            if with_torch:
+                row.update(_bench_torch(kind, shape, x, repeats, return_sequences))
+            rows.append(row)
+            if json:
+                print(_json.dumps(row), file=out, flush=True)
+            else:
+                if len(rows) == 1:
+                    _print_header(gflops, repeats, load_start, out, with_torch)
+                _print_row(row, out)
+    if not json:
+        print(f"load average at the end: {_load():.1f}", file=out, flush=True)
+    if json_path is not None:
+        _write_json(json_path, rows, gflops, load_start, repeats)
+    return rows
+
+
+def _check_options(shapes, kinds, repeats):
+    """The parsed shapes and kinds; ValueErrors naming the bad option."""
     shapes = tuple(_parse_shape(s) for s in (shapes or DEFAULT_SHAPES))
     kinds = tuple(kinds)
     for kind in kinds:
@@ -166,72 +199,105 @@ def bench_layers(
             f"Received an invalid value for argument 'repeats', expected a positive "
             f"integer, got {repeats!r}."
         )
-    gflops = matmul_gflops()
-    load_start = _load()
-    rows = []
-    for shape in shapes:
-        batch, steps, features, units = shape
-        x = np.random.default_rng(0).normal(size=(batch, steps, features)).astype("float32")
-        for kind in kinds:
-            ours, theirs = _make_layers(kind, units, return_sequences)
-            theirs(x)
-            ours.build(x.shape)
-            ours.set_weights(theirs.get_weights())
-            fwd_o, train_o = _step_functions(ours, x)
-            fwd_k, train_k = _step_functions(theirs, x)
-            for fn in (fwd_o, fwd_k, train_o, train_k):  # trace + warm up
-                fn(x)
-                fn(x)
-            times = {"fwd_ours": [], "fwd_keras": [], "train_ours": [], "train_keras": []}
-            cpu = {key: [] for key in times}
-            for r in range(repeats):
-                pairs = [(("fwd_ours", fwd_o), ("fwd_keras", fwd_k))]
-                pairs.append((("train_ours", train_o), ("train_keras", train_k)))
-                for pair in pairs:
-                    for key, fn in pair if r % 2 == 0 else pair[::-1]:
-                        wall, cpu_seconds = _timed(lambda fn=fn, x=x: np.asarray(fn(x)))
-                        times[key].append(wall)
-                        cpu[key].append(cpu_seconds)
-            row = {
-                "layer": kind,
-                "shape": "x".join(map(str, shape)),
-                **{k: 1000 * statistics.median(v) for k, v in times.items()},
-            }
-            for part in ("fwd", "train"):
-                for suffix, measured in (("", times), ("_cpu", cpu)):
-                    row[f"{part}_ratio{suffix}"] = statistics.median(
-                        o / k
-                        for o, k in zip(
-                            measured[f"{part}_ours"], measured[f"{part}_keras"], strict=True
-                        )
-                    )
-            flops = recurrent_flops(kind, *shape)
-            row["fwd_limit"] = 1000 * flops / (gflops * 1e9)
-            row["fwd_vs_limit"] = row["fwd_ours"] / row["fwd_limit"]
-            row["matmul_gflops"] = gflops
-            rows.append(row)
-            if json:
-                print(_json.dumps(row), file=out, flush=True)
-            else:
-                if len(rows) == 1:
-                    _print_header(gflops, repeats, load_start, out)
-                _print_row(row, out)
-    if not json:
-        print(f"load average at the end: {_load():.1f}", file=out, flush=True)
-    if json_path is not None:
-        from zoo._io import atomic_file
+    return shapes, kinds
 
-        machine = {
-            "cpus": os.cpu_count(),
-            "matmul_gflops": gflops,
-            "load_average_start": load_start,
-            "load_average_end": _load(),
-            "repeats": repeats,
-        }
-        text = _json.dumps({"machine": machine, "rows": rows}, indent=2)
-        with atomic_file(json_path) as tmp:
-            tmp.write_text(text + "\n")
-    return rows
+
+def _bench_pair(kind, shape, x, repeats, return_sequences):
+    """One row: our layer and Keras's with the same weights, timed back to back."""
+    import numpy as np
+
+    ours, theirs = _make_layers(kind, shape[3], return_sequences)
+    theirs(x)
+    ours.build(x.shape)
+    ours.set_weights(theirs.get_weights())
+    fwd_o, train_o = _step_functions(ours, x)
+    fwd_k, train_k = _step_functions(theirs, x)
+    for fn in (fwd_o, fwd_k, train_o, train_k):  # trace + warm up
+        fn(x)
+        fn(x)
+    times = {"fwd_ours": [], "fwd_keras": [], "train_ours": [], "train_keras": []}
+    cpu = {key: [] for key in times}
+    pairs = [(("fwd_ours", fwd_o), ("fwd_keras", fwd_k))]
+    pairs.append((("train_ours", train_o), ("train_keras", train_k)))
+    for r in range(repeats):
+        for pair in pairs:
+            for key, fn in pair if r % 2 == 0 else pair[::-1]:
+                wall, cpu_seconds = _timed(lambda fn=fn, x=x: np.asarray(fn(x)))
+                times[key].append(wall)
+                cpu[key].append(cpu_seconds)
+    row = {
+        "layer": kind,
+        "shape": "x".join(map(str, shape)),
+        **{k: 1000 * statistics.median(v) for k, v in times.items()},
+    }
+    for part in ("fwd", "train"):
+        for suffix, measured in (("", times), ("_cpu", cpu)):
+            row[f"{part}_ratio{suffix}"] = statistics.median(
+                o / k
+                for o, k in zip(measured[f"{part}_ours"], measured[f"{part}_keras"], strict=True)
+            )
+    return row
+
+
+def _torch():
+    """The `torch` module if PyTorch is installed, else None (it is optional)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _bench_torch(kind, shape, x, repeats, return_sequences):
+    """``fwd_torch`` / ``train_torch`` (ms, medians): PyTorch's layer of the same sizes,
+    forward under `no_grad` and a training step (forward, mean-square loss, backward,
+    Adam), on all cores."""
+    torch = _torch()
+    batch, steps, features, units = shape
+    cls = {"lstm": torch.nn.LSTM, "bilstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+    layer = cls.get(kind, torch.nn.RNN)(
+        features, units, batch_first=True, bidirectional=kind == "bilstm"
+    )
+    optimizer = torch.optim.Adam(layer.parameters(), lr=1e-3)
+    inputs = torch.from_numpy(x)
+
+    def output():
+        y = layer(inputs)[0]
+        return y if return_sequences else y[:, -1]
+
+    def forward():
+        with torch.no_grad():
+            output()
+
+    def train():
+        optimizer.zero_grad()
+        loss = output().square().mean()
+        loss.backward()
+        optimizer.step()
+
+    for fn in (forward, forward, train, train):  # warm up
+        fn()
+    return {
+        "fwd_torch": 1000 * _median_time(forward, repeats),
+        "train_torch": 1000 * _median_time(train, repeats),
+    }
+
+
+def _write_json(json_path, rows, gflops, load_start, repeats):
+    import os
+
+    from zoo._io import atomic_file
+
+    machine = {
+        "cpus": os.cpu_count(),
+        "matmul_gflops": gflops,
+        "load_average_start": load_start,
+        "load_average_end": _load(),
+        "repeats": repeats,
+    }
+    text = _json.dumps({"machine": machine, "rows": rows}, indent=2)
+    with atomic_file(json_path) as tmp:
+        tmp.write_text(text + "\n")
 
 
 def _load():
@@ -240,7 +306,7 @@ def _load():
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
-def _print_header(gflops, repeats, load, out):
+def _print_header(gflops, repeats, load, out, with_torch=False):
     import os
 
     print(
@@ -249,20 +315,24 @@ def _print_header(gflops, repeats, load, out):
         f"{os.cpu_count()} CPUs (other processes slow both sides)",
         file=out,
     )
+    torch_header = f"{'torch fwd':>10}{'train':>8}" if with_torch else ""
     print(
         f"{'layer':<11}{'batch x T x feat x units':>26}{'fwd ours':>10}{'keras':>8}"
         f"{'ratio':>7}{'train ours':>12}{'keras':>8}{'ratio':>7}{'fwd limit':>11}"
-        f"{'ours/limit':>11}{'cpu ratio fwd':>14}{'train':>6}",
+        f"{'ours/limit':>11}{'cpu ratio fwd':>14}{'train':>6}{torch_header}",
         file=out,
     )
 
 
 def _print_row(row, out):
+    torch_columns = ""
+    if "fwd_torch" in row:
+        torch_columns = f"{row['fwd_torch']:>10.1f}{row['train_torch']:>8.1f}"
     print(
         f"{row['layer']:<11}{row['shape']:>26}{row['fwd_ours']:>10.1f}{row['fwd_keras']:>8.1f}"
         f"{row['fwd_ratio']:>7.2f}{row['train_ours']:>12.1f}{row['train_keras']:>8.1f}"
         f"{row['train_ratio']:>7.2f}{row['fwd_limit']:>11.1f}{row['fwd_vs_limit']:>11.1f}"
-        f"{row['fwd_ratio_cpu']:>14.2f}{row['train_ratio_cpu']:>6.2f}",
+        f"{row['fwd_ratio_cpu']:>14.2f}{row['train_ratio_cpu']:>6.2f}{torch_columns}",
         file=out,
         flush=True,
     )

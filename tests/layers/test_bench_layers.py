@@ -50,3 +50,20 @@ def test_bench_main_reports_bad_shape_in_one_line(capsys):
     assert bench.main(["--shapes", "64x100"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'shapes'" in err[0] and "64x100" in err[0]
+
+
+def test_bench_layers_has_no_pytorch_column_without_torch(monkeypatch):
+    monkeypatch.setattr(bench, "_torch", lambda: None)
+    table = io.StringIO()
+    (row,) = bench.bench_layers(shapes=["2x3x2x4"], kinds=["gru"], repeats=1, out=table)
+    assert "fwd_torch" not in row and "torch" not in table.getvalue()
+
+
+def test_bench_layers_adds_a_pytorch_column_when_torch_is_importable():
+    pytest.importorskip("torch")  # optional: not in requirements
+    table = io.StringIO()
+    rows = bench.bench_layers(shapes=["2x3x2x4"], kinds=["lstm", "bilstm"], repeats=1, out=table)
+    for row in rows:
+        assert row["fwd_torch"] > 0 and row["train_torch"] > 0
+    header = table.getvalue().splitlines()[1]
+    assert header.rstrip().endswith("torch fwd   train")
