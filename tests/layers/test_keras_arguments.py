@@ -302,3 +302,25 @@ def test_bidirectional_weights_argument_sets_initial_weights():
     ours = zl.Bidirectional(zl.LSTM(UNITS), weights=theirs.get_weights())
     x = random_inputs()
     assert_same_outputs(ours(x), theirs(x))
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", None])
+@pytest.mark.parametrize("return_state", [False, True])
+def test_output_structures_equal_keras(return_state, merge_mode):
+    x = random_inputs()
+    pairs = [
+        (
+            zl.LSTM(UNITS, return_state=return_state),
+            keras.layers.LSTM(UNITS, return_state=return_state),
+        ),
+        (
+            zl.Bidirectional(zl.GRU(UNITS, return_state=return_state), merge_mode=merge_mode),
+            keras.layers.Bidirectional(
+                keras.layers.GRU(UNITS, return_state=return_state), merge_mode=merge_mode
+            ),
+        ),
+    ]
+    for ours, theirs in pairs:
+        assert type(ours(x)) is type(theirs(x))
+        shape = (None, None, FEATURES)
+        assert ours.compute_output_shape(shape) == theirs.compute_output_shape(shape)

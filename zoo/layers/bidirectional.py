@@ -41,7 +41,7 @@ class Bidirectional(keras.layers.Layer):
         layer: a zoo recurrent layer, or a `keras.layers.SimpleRNN`, `LSTM` or `GRU`
             (converted to ours, `zoo.layers.from_keras`); a copy of it runs forwards.
         merge_mode: how the two outputs are combined: ``"concat"`` (default,
-            ``(..., 2*units)``), ``"sum"``, ``"mul"``, ``"ave"`` or None (a list of
+            ``(..., 2*units)``), ``"sum"``, ``"mul"``, ``"ave"`` or None (a tuple of
             both outputs).
         backward_layer: optional recurrent layer (zoo or Keras, as ``layer``) run
             backwards (it must have ``go_backwards=True``); by default a copy of
@@ -140,7 +140,7 @@ class Bidirectional(keras.layers.Layer):
             return (y + y_rev) / 2
         if self.merge_mode == "mul":
             return y * y_rev
-        return [y, y_rev]
+        return (y, y_rev)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if isinstance(mask, (list, tuple)):
@@ -165,8 +165,8 @@ class Bidirectional(keras.layers.Layer):
         output = self._merge(y, y_rev)
         if self.return_state:
             if self.merge_mode is None:
-                return [*output, *states]
-            return [output, *states]
+                return (*output, *states)
+            return (output, *states)
         return output
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
@@ -176,9 +176,9 @@ class Bidirectional(keras.layers.Layer):
             output_shape, state_shapes = output_shape[0], list(output_shape[1:])
         if self.merge_mode == "concat":
             output_shape = (*output_shape[:-1], output_shape[-1] * 2)
-        outputs = [output_shape, output_shape] if self.merge_mode is None else [output_shape]
+        outputs = (output_shape, output_shape) if self.merge_mode is None else (output_shape,)
         if self.return_state:
-            return [*outputs, *state_shapes, *state_shapes]
+            return (*outputs, *state_shapes, *state_shapes)
         return outputs if self.merge_mode is None else output_shape
 
     def compute_mask(self, inputs, mask=None):

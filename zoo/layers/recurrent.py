@@ -47,7 +47,7 @@ class RNNLayerBase(keras.layers.Layer):
         training: Python bool; dropout is applied only when True.
 
     Returns ``(batch, timesteps, units)`` if ``return_sequences`` else
-    ``(batch, units)``; with ``return_state`` a list ``[output, *final_states]``.
+    ``(batch, units)``; with ``return_state`` a tuple ``(output, *final_states)``.
     """
 
     def __init__(
@@ -123,7 +123,7 @@ class RNNLayerBase(keras.layers.Layer):
         else:
             output_shape = (batch, self.units)
         if self.return_state:
-            return [output_shape] + [(batch, d) for d in self.state_size]
+            return (output_shape, *[(batch, d) for d in self.state_size])
         return output_shape
 
     def compute_mask(self, inputs, mask=None):
@@ -302,7 +302,7 @@ class RNNLayerBase(keras.layers.Layer):
 
         output = outputs if self.return_sequences else last_output
         if self.return_state:
-            return [output, *final_states]
+            return (output, *final_states)
         return output
 
     def _finish_cudnn(self, last_output, outputs, final_states):
@@ -312,7 +312,7 @@ class RNNLayerBase(keras.layers.Layer):
                 variable.assign(ops.cast(state, variable.dtype))
         output = outputs if self.return_sequences else last_output
         if self.return_state:
-            return [output, *final_states]
+            return (output, *final_states)
         return output
 
     # -- streaming -----------------------------------------------------------------------
