@@ -324,3 +324,71 @@ def test_output_structures_equal_keras(return_state, merge_mode):
         assert type(ours(x)) is type(theirs(x))
         shape = (None, None, FEATURES)
         assert ours.compute_output_shape(shape) == theirs.compute_output_shape(shape)
+
+
+DROPOUTS = [
+    {"dropout": 0.3},
+    {"recurrent_dropout": 0.4},
+    {"dropout": 0.3, "recurrent_dropout": 0.4},
+    # Keras's cuDNN-path check breaks on per-gate input masks without use_cudnn=False
+    {"dropout": 0.3, "implementation": 1, "use_cudnn": False},
+]
+
+
+@pytest.mark.parametrize("kwargs", DROPOUTS, ids=lambda k: "-".join(sorted(k)))
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_training_with_dropout_equals_keras_with_the_same_seed(cell, kwargs):
+    # Same masks as Keras (one shared, or one per gate under implementation 1), so the
+    # training outputs and gradients are Keras's, not just alike in distribution.
+    if cell == "simple_rnn" and "implementation" in kwargs:
+        pytest.skip("SimpleRNN has no implementation argument")
+    ours, theirs = make_pair(cell, seed=5, return_sequences=True, return_state=True, **kwargs)
+    x = tf.constant(random_inputs())
+    results = []
+    for layer in (ours, theirs):
+        with tf.GradientTape() as tape:
+            outputs = layer(x, mask=masks()["holes"], training=True)
+            loss = sum(tf.reduce_sum(tf.sin(y)) for y in outputs)
+        results.append((outputs, tape.gradient(loss, layer.trainable_weights)))
+    assert_same_outputs(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+    if cell != "simple_rnn":
+        per_gate = "recurrent_dropout" in kwargs or "implementation" in kwargs
+        assert ours.implementation == theirs.cell.implementation == (1 if per_gate else 2)
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+def test_our_cells_in_keras_rnn_apply_dropout_like_keras_cells(cell):
+    ours_cls = {"simple_rnn": zl.SimpleRNNCell, "lstm": zl.LSTMCell, "gru": zl.GRUCell}[cell]
+    keras_cls = {
+        "simple_rnn": keras.layers.SimpleRNNCell,
+        "lstm": keras.layers.LSTMCell,
+        "gru": keras.layers.GRUCell,
+    }[cell]
+    kwargs = {"dropout": 0.3, "recurrent_dropout": 0.4, "seed": 3}
+    ours = keras.layers.RNN(ours_cls(UNITS, **kwargs), return_sequences=True)
+    theirs = keras.layers.RNN(keras_cls(UNITS, **kwargs), return_sequences=True)
+    ours, theirs = sync(ours, theirs)
+    x = random_inputs()
+    assert_same_outputs(ours(x, training=True), theirs(x, training=True))
+    assert_same_outputs(ours(x), theirs(x))
+
+
+def test_small_bidirectional_lstm_with_recurrent_dropout_equals_keras():
+    # Per-gate recurrent masks turn off the wide step of small Bidirectional LSTMs.
+    kwargs = {"units": UNITS, "recurrent_dropout": 0.4, "seed": 2, "return_sequences": True}
+    ours = zl.Bidirectional(zl.LSTM(**kwargs))
+    theirs = keras.layers.Bidirectional(keras.layers.LSTM(**kwargs))
+    ours, theirs = sync(ours, theirs)
+    assert ours.forward_layer.cell.wide and not ours.forward_layer.cell.wide_step
+    x = tf.constant(random_inputs())
+    grads = []
+    for layer in (ours, theirs):
+        with tf.GradientTape() as tape:
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.sin(y))
+        grads.append((y, tape.gradient(loss, layer.trainable_weights)))
+    assert_same_outputs(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 from keras import activations, constraints, initializers, ops, regularizers
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell  # what keras.layers.RNN resets
 
 from zoo.layers.arguments import (
     IMPLEMENTATIONS,
@@ -35,6 +36,29 @@ def activation_grad(fn):
     return None
 
 
+def gate_inputs(h, recurrent_mask, gates):
+    """``h`` as the recurrent input of each of ``gates`` gate blocks.
+
+    recurrent_mask: None, one ``(batch, units)`` dropout mask shared by the gates, or
+    a tuple of one mask per gate (Keras's implementation 1). A shared mask is applied
+    once and the same tensor returned for every gate.
+    """
+    if isinstance(recurrent_mask, (tuple, list)):
+        return [h * m for m in recurrent_mask]
+    if recurrent_mask is not None:
+        h = h * recurrent_mask
+    return [h] * gates
+
+
+def masked_sum(parts, recurrent_mask):
+    """Sum of the per-gate gradients ``parts`` flowing into ``h_{t-1}``, each through
+    its gate's recurrent dropout mask (`gate_inputs` backwards)."""
+    if isinstance(recurrent_mask, (tuple, list)):
+        return tf.add_n([p * m for p, m in zip(parts, recurrent_mask, strict=True)])
+    total = tf.add_n(parts) if len(parts) > 1 else parts[0]
+    return total if recurrent_mask is None else total * recurrent_mask
+
+
 def sum_outer(a, b):
     """Sum over time and batch of ``a_t^T b_t``: ``(T, B, m), (T, B, n) -> (m, n)``."""
     a = tf.reshape(a, [-1, tf.shape(a)[-1]])
@@ -47,7 +71,7 @@ def sum_steps(x, like):
     return tf.reshape(tf.reduce_sum(x, axis=[0, 1]), tf.shape(like))
 
 
-class RecurrentCell(keras.layers.Layer):
+class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """Base class of the cells: weights in Keras's layout and the arithmetic of a step.
 
     A cell with ``gates`` gate blocks holds
@@ -113,10 +137,19 @@ class RecurrentCell(keras.layers.Layer):
         self.dropout = check_rate(dropout, "dropout")
         self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
         self.seed = seed
-        # Keras's choice between per-gate and fused products; recorded only, the
-        # loop always hoists the input projection and runs per-gate blocks.
+        # Keras's choice between per-gate and fused products. The products are ours
+        # either way; what it changes, as in Keras, is dropout: implementation 1 (which
+        # Keras switches to whenever recurrent_dropout > 0) draws one mask per gate.
         self.implementation = check_choice(implementation, "implementation", IMPLEMENTATIONS)
+        if self.recurrent_dropout and self.gates > 1:
+            self.implementation = 1
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
+
+    @property
+    def dropout_mask_count(self):
+        """Dropout masks per sequence and per input (Keras's `DropoutRNNCell`): one per
+        gate block under implementation 1, else None (one mask shared by the gates)."""
+        return self.gates if self.gates > 1 and self.implementation == 1 else None
 
     # -- sizes -------------------------------------------------------------------------
     @property
@@ -175,7 +208,7 @@ class RecurrentCell(keras.layers.Layer):
         return None
 
     # -- arithmetic ----------------------------------------------------------------------
-    def project_inputs(self, inputs):
+    def project_inputs(self, inputs, masks=None):
         """``inputs @ kernel + input_bias``, one tensor per gate block, any leading shape.
 
         inputs: ``(..., input_dim)`` -> a tuple of one tensor per `kernel_names` entry,
@@ -185,7 +218,11 @@ class RecurrentCell(keras.layers.Layer):
         The loop works on the blocks apart: a step then runs one small product and
         activation per gate, which TensorFlow runs side by side on the CPU's cores,
         instead of one wide product followed by a copying split.
+        masks: None, or a tuple of one input dropout mask per gate block (Keras's
+        implementation 1), each broadcast against ``inputs``.
         """
+        if masks is not None:
+            return self._project_per_gate(inputs, masks)
         kernel = ops.convert_to_tensor(self.kernel)
         shape = ops.shape(inputs)
         flat = ops.reshape(inputs, (-1, shape[-1]))
@@ -206,6 +243,24 @@ class RecurrentCell(keras.layers.Layer):
             blocks.append(ops.reshape(block, (*shape[:-1], width)))
         return tuple(blocks)
 
+    def _project_per_gate(self, inputs, masks):
+        """`project_inputs` with gate k's input multiplied by its own dropout mask."""
+        kernels = tf.split(ops.convert_to_tensor(self.kernel), self.gates, axis=1)
+        bias = self.input_bias()
+        biases = [None] * self.gates
+        if bias is not None:
+            biases = tf.split(ops.cast(bias, inputs.dtype), self.gates)
+        shape = ops.shape(inputs)
+        blocks = []
+        for m, k, b in zip(masks, kernels, biases, strict=True):
+            block = ops.matmul(ops.reshape(inputs * m, (-1, shape[-1])), k)
+            if b is not None:
+                block = tf.nn.bias_add(block, b)
+            blocks.append(ops.reshape(block, (*shape[:-1], self.units)))
+        if len(self.kernel_names()) == 1 and self.gates > 1:
+            return (tf.concat(blocks, axis=-1),)
+        return tuple(blocks)
+
     def step_constants(self):
         """Tensors the step needs every time (read once, outside the loop): the
         recurrent kernel, one block per gate (`kernel_names`)."""
@@ -218,7 +273,8 @@ class RecurrentCell(keras.layers.Layer):
 
         projected: a tuple of ``gates`` tensors ``(batch, units)`` (`project_inputs`
         of one step); states: list of ``(batch, units)``;
-        recurrent_mask: ``(batch, units)`` dropout mask on ``h_{t-1}`` or None.
+        recurrent_mask: ``(batch, units)`` dropout mask on ``h_{t-1}``, a tuple of one
+        per gate (`dropout_mask_count`), or None.
         Returns ``(output, new_states)``.
         """
         raise NotImplementedError
@@ -258,21 +314,31 @@ class RecurrentCell(keras.layers.Layer):
         returned per step, stacked over time; h_prev: ``(time, batch, units)`` the
         first state before each step; saved_tas: the TensorArrays of what
         `forward_step` saved (``.stack()`` one to get ``(time, ...)``); mask: the
-        recurrent dropout mask ``(batch, units)`` or None."""
-        h_in = h_prev if mask is None else h_prev * mask
+        recurrent dropout mask(s) as in `step`."""
+        names = self.kernel_names()
+        h_ins = gate_inputs(h_prev, mask, len(names))
         return {
             name: sum_outer(h_in, d)
-            for name, d in zip(self.kernel_names(), d_projected, strict=True)
+            for name, h_in, d in zip(names, h_ins, d_projected, strict=True)
         }
 
     def call(self, inputs, states, training=False):
-        """One step: inputs ``(batch, input_dim)``, states list of ``(batch, units)``."""
-        if not isinstance(states, (list, tuple)):
-            states = [states]
-        output, new_states = self.step(
-            self.project_inputs(inputs), list(states), self.step_constants()
-        )
-        return output, new_states
+        """One step: inputs ``(batch, input_dim)``, states list of ``(batch, units)``.
+
+        With ``training``, dropout as Keras's cells: masks drawn at the first step and
+        cached until `keras.layers.RNN` resets them (`DropoutRNNCell`)."""
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        input_masks = recurrent_mask = None
+        if training and self.dropout > 0:
+            input_masks = self.get_dropout_mask(inputs)
+            if not isinstance(input_masks, (list, tuple)):
+                inputs, input_masks = inputs * input_masks, None
+        if training and self.recurrent_dropout > 0:
+            recurrent_mask = self.get_recurrent_dropout_mask(states[0])
+            if isinstance(recurrent_mask, list):
+                recurrent_mask = tuple(recurrent_mask)
+        projected = self.project_inputs(inputs, None if input_masks is None else tuple(input_masks))
+        return self.step(projected, states, self.step_constants(), recurrent_mask)
 
     def get_initial_state(self, batch_size=None):
         return [ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in self.state_size]

@@ -33,6 +33,8 @@ def cudnn_outputs(layer, sequences, initial_state, mask, input_mask):
     cell = layer.cell
     if getattr(layer, "use_cudnn", False) is False or cell.recurrent_dropout or layer.unroll:
         return None
+    if isinstance(input_mask, tuple):  # per-gate input masks (implementation 1)
+        return None
     from zoo.layers.lstm import LSTMCell
 
     keras_rnn = keras_rnn_module()

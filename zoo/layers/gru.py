@@ -7,7 +7,14 @@ import tensorflow as tf
 from keras import ops
 
 from zoo.layers.arguments import USE_CUDNN, check_bool, check_choice
-from zoo.layers.cell import RecurrentCell, activation_grad, sum_outer, sum_steps
+from zoo.layers.cell import (
+    RecurrentCell,
+    activation_grad,
+    gate_inputs,
+    masked_sum,
+    sum_outer,
+    sum_steps,
+)
 from zoo.layers.recurrent import RNNLayerBase, cell_property
 
 
@@ -32,7 +39,9 @@ class GRUCell(RecurrentCell):
     Shapes: ``x_t`` ``(batch, input_dim)``; ``h`` ``(batch, units)``; ``W``
     ``(input_dim, 3*units)``, ``U`` ``(units, 3*units)``. Output ``h_t``, state
     ``[h_t]``. Dropout (training only): masks on ``x_t`` and on ``h_{t-1}`` inside
-    the products with ``U``, drawn once per sequence and shared by the gates.
+    the products with ``U``, drawn once per sequence as Keras draws them (shared by
+    the gates, or one per gate with ``implementation=1``, implied by
+    ``recurrent_dropout > 0``).
     """
 
     blocks = ("z", "r", "h")
@@ -88,18 +97,18 @@ class GRUCell(RecurrentCell):
 
     def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
         h_prev = states[0]
-        h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
+        h_z, h_r, h_h = gate_inputs(h_prev, recurrent_mask, 3)
         x_z, x_r, x_h = projected
         # One (batch, units) product per gate block: small ops TensorFlow runs side by
         # side, no split.
-        z = self.recurrent_activation(x_z + self._recurrent(h_in, constants, "z"))
-        r = self.recurrent_activation(x_r + self._recurrent(h_in, constants, "r"))
+        z = self.recurrent_activation(x_z + self._recurrent(h_z, constants, "z"))
+        r = self.recurrent_activation(x_r + self._recurrent(h_r, constants, "r"))
         if self.reset_after:
-            r_h = self._recurrent(h_in, constants, "h")
+            r_h = self._recurrent(h_h, constants, "h")
             hh = self.activation(x_h + r * r_h)
             saved = (z, r, hh, r_h) if save else ()
         else:
-            hh = self.activation(x_h + ops.matmul(r * h_in, constants["recurrent_kernel_h"]))
+            hh = self.activation(x_h + ops.matmul(r * h_h, constants["recurrent_kernel_h"]))
             saved = (z, r, hh) if save else ()
         h = hh + z * (h_prev - hh)  # = z * h_prev + (1 - z) * hh, one op fewer
         return [h], saved
@@ -117,46 +126,41 @@ class GRUCell(RecurrentCell):
         if self.reset_after:
             d_r = rec(r, d_hh * r_h)
             d_inner_h = d_hh * r
-            d_in = tf.add_n(
-                [
-                    tf.matmul(d_z, k_z, transpose_b=True),
-                    tf.matmul(d_r, k_r, transpose_b=True),
-                    tf.matmul(d_inner_h, k_h, transpose_b=True),
-                ]
-            )
+            parts = [
+                tf.matmul(d_z, k_z, transpose_b=True),
+                tf.matmul(d_r, k_r, transpose_b=True),
+                tf.matmul(d_inner_h, k_h, transpose_b=True),
+            ]
             accumulated = (d_inner_h,)
         else:
-            h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
+            h_h = gate_inputs(h_prev, recurrent_mask, 3)[2]
             d_rh = tf.matmul(d_hh, k_h, transpose_b=True)
-            d_r = rec(r, d_rh * h_in)
-            d_in = tf.add_n(
-                [
-                    tf.matmul(d_z, k_z, transpose_b=True),
-                    tf.matmul(d_r, k_r, transpose_b=True),
-                    d_rh * r,
-                ]
-            )
+            d_r = rec(r, d_rh * h_h)
+            parts = [
+                tf.matmul(d_z, k_z, transpose_b=True),
+                tf.matmul(d_r, k_r, transpose_b=True),
+                d_rh * r,
+            ]
             accumulated = ()
-        if recurrent_mask is not None:
-            d_in = d_in * recurrent_mask
+        d_in = masked_sum(parts, recurrent_mask)
         return (d_z, d_r, d_hh), [dh * z + d_in], accumulated
 
     def weight_gradients(self, d_projected, accumulated, h_prev, saved_tas, constants, mask):
-        h_in = h_prev if mask is None else h_prev * mask
+        h_z, h_r, h_h = gate_inputs(h_prev, mask, 3)
         d_z, d_r, d_h = d_projected
         grads = {
-            "recurrent_kernel_z": sum_outer(h_in, d_z),
-            "recurrent_kernel_r": sum_outer(h_in, d_r),
+            "recurrent_kernel_z": sum_outer(h_z, d_z),
+            "recurrent_kernel_r": sum_outer(h_r, d_r),
         }
         if self.reset_after:
             (d_inner_h,) = accumulated
-            grads["recurrent_kernel_h"] = sum_outer(h_in, d_inner_h)
+            grads["recurrent_kernel_h"] = sum_outer(h_h, d_inner_h)
             for k, d in (("z", d_z), ("r", d_r), ("h", d_inner_h)):
                 if f"recurrent_bias_{k}" in constants:
                     grads[f"recurrent_bias_{k}"] = sum_steps(d, constants[f"recurrent_bias_{k}"])
             return grads
         r = saved_tas[1].stack()
-        grads["recurrent_kernel_h"] = sum_outer(r * h_in, d_h)
+        grads["recurrent_kernel_h"] = sum_outer(r * h_h, d_h)
         return grads
 
     def arg_config(self):

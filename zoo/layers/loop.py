@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from zoo.layers.cell import gate_inputs
+
 
 def _at(tensor, t):
     """Step ``t`` of a time-major tensor: ``(time, ...) -> (...)``, a view (no copy)."""
@@ -216,12 +218,10 @@ def _backward_body(cell, steps, tas, consts, d_seq, mask_tm, recurrent_mask, sum
         d_projected_tas = [ta.write(t, d) for ta, d in zip(d_projected_tas, d_proj, strict=True)]
         acc_tas = [ta.write(t, a) for ta, a in zip(acc_tas, accumulated, strict=True)]
         if sum_dtype is not None:
-            h_in = prev_states[0]
-            if recurrent_mask is not None:
-                h_in = h_in * recurrent_mask
+            h_ins = gate_inputs(prev_states[0], recurrent_mask, len(d_proj))
             sums = [
                 s + tf.cast(tf.matmul(h_in, d, transpose_a=True), sum_dtype)
-                for s, d in zip(sums, d_proj, strict=True)
+                for s, h_in, d in zip(sums, h_ins, d_proj, strict=True)
             ]
         return (i + 1, d_projected_tas, acc_tas, *d_prev, *sums)
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras import initializers, ops
 
 from zoo.layers.arguments import USE_CUDNN, check_bool, check_choice
-from zoo.layers.cell import RecurrentCell, activation_grad
+from zoo.layers.cell import RecurrentCell, activation_grad, gate_inputs, masked_sum
 from zoo.layers.recurrent import RNNLayerBase, cell_property
 
 
@@ -28,7 +28,9 @@ class LSTMCell(RecurrentCell):
     ``W`` ``(input_dim, 4*units)``, ``U`` ``(units, 4*units)``, ``b`` ``(4*units,)``.
     The output is ``h_t``; the state is ``[h_t, c_t]``. ``unit_forget_bias`` starts
     ``b_f`` at 1. Dropout (training only): masks on ``x_t`` and on ``h_{t-1}`` (in the
-    product with ``U``), drawn once per sequence and shared by the four gates.
+    product with ``U``), drawn once per sequence, as Keras draws them: shared by the
+    four gates, or one per gate with ``implementation=1`` (which ``recurrent_dropout >
+    0`` implies, as in Keras), so that with the same ``seed`` the masks are Keras's.
     """
 
     blocks = ("i", "f", "c", "o")
@@ -62,8 +64,13 @@ class LSTMCell(RecurrentCell):
     #: (the two directions of `Bidirectional`); set by the layer, not serialized
     wide = False
 
+    @property
+    def wide_step(self):
+        """The wide layout is in use: `wide`, and one dropout mask shared by the gates."""
+        return self.wide and self.dropout_mask_count is None
+
     def kernel_names(self):
-        return ["recurrent_kernel"] if self.wide else super().kernel_names()
+        return ["recurrent_kernel"] if self.wide_step else super().kernel_names()
 
     def step(self, projected, states, constants, recurrent_mask=None):
         new_states, _ = self.forward_step(projected, states, constants, recurrent_mask, False)
@@ -74,18 +81,17 @@ class LSTMCell(RecurrentCell):
 
     def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):
         h_prev, c_prev = states
-        if recurrent_mask is not None:
-            h_prev = h_prev * recurrent_mask
+        h_ins = gate_inputs(h_prev, recurrent_mask, 4)
         k = constants
-        if self.wide:
-            z = projected[0] + ops.matmul(h_prev, k["recurrent_kernel"])
+        if self.wide_step:
+            z = projected[0] + ops.matmul(h_ins[0], k["recurrent_kernel"])
             z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
         else:
             # Four independent (batch, units) products: small ops that TensorFlow runs
             # side by side, no wide add and no split.
             z_i, z_f, z_c, z_o = (
-                p + ops.matmul(h_prev, k[f"recurrent_kernel_{b}"])
-                for p, b in zip(projected, self.blocks, strict=True)
+                p + ops.matmul(h, k[f"recurrent_kernel_{b}"])
+                for p, h, b in zip(projected, h_ins, self.blocks, strict=True)
             )
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
@@ -107,19 +113,15 @@ class LSTMCell(RecurrentCell):
             act(g, dc * i),
             rec(o, dh * tanh_c),
         )
-        if self.wide:
+        if self.wide_step:
             dz = (tf.concat(dz, axis=-1),)
-            dh_prev = tf.matmul(dz[0], constants["recurrent_kernel"], transpose_b=True)
+            parts = [tf.matmul(dz[0], constants["recurrent_kernel"], transpose_b=True)]
         else:
-            dh_prev = tf.add_n(
-                [
-                    tf.matmul(d, constants[f"recurrent_kernel_{k}"], transpose_b=True)
-                    for k, d in zip(self.blocks, dz, strict=True)
-                ]
-            )
-        if recurrent_mask is not None:
-            dh_prev = dh_prev * recurrent_mask
-        return dz, [dh_prev, dc * f], ()
+            parts = [
+                tf.matmul(d, constants[f"recurrent_kernel_{k}"], transpose_b=True)
+                for k, d in zip(self.blocks, dz, strict=True)
+            ]
+        return dz, [masked_sum(parts, recurrent_mask), dc * f], ()
 
     def arg_config(self):
         return {**super().arg_config(), "unit_forget_bias": self.unit_forget_bias}

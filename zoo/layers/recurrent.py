@@ -239,33 +239,43 @@ class RNNLayerBase(keras.layers.Layer):
             )
         initial_state = [tf.cast(s, dtype) for s in initial_state]
 
-        # Dropout masks are drawn once per sequence (as Keras does), shared by the gates.
+        # Dropout masks are drawn once per sequence, as Keras's cells draw them: one
+        # shared by the gates, or one per gate (`cell.dropout_mask_count`), input
+        # masks first.
         input_mask = recurrent_mask = None
         if training:
             if cell.dropout > 0:
-                input_mask = keras.random.dropout(
-                    ops.ones((batch_size, sequences.shape[-1]), dtype=dtype),
-                    rate=cell.dropout,
-                    seed=cell.seed_generator,
-                )
+                shape = (batch_size, sequences.shape[-1])
+                input_mask = self._dropout_masks(shape, cell.dropout)
             if cell.recurrent_dropout > 0:
-                recurrent_mask = keras.random.dropout(
-                    ops.ones((batch_size, self.units), dtype=dtype),
-                    rate=cell.recurrent_dropout,
-                    seed=cell.seed_generator,
-                )
+                shape = (batch_size, self.units)
+                recurrent_mask = self._dropout_masks(shape, cell.recurrent_dropout)
         return initial_state, input_mask, recurrent_mask
+
+    def _dropout_masks(self, shape, rate):
+        """One dropout mask of ``shape``, or a tuple of one per gate."""
+        cell, count = self.cell, self.cell.dropout_mask_count
+        ones = ops.ones(shape, dtype=self.compute_dtype)
+        masks = tuple(
+            keras.random.dropout(ones, rate=rate, seed=cell.seed_generator)
+            for _ in range(count or 1)
+        )
+        return masks if count else masks[0]
 
     def _project(self, sequences, input_mask, mask):
         """The hoisted input projection and the mask, time-major in processing order:
         ``(time, batch, gates*units)`` and ``(time, batch, 1)`` bool or None."""
         # Transposing/reversing the narrow input is cheaper than the projected one.
         x = tf.transpose(tf.cast(sequences, self.compute_dtype), [1, 0, 2])
-        if input_mask is not None:
+        per_gate = None
+        if isinstance(input_mask, tuple):
+            per_gate = tuple(m[None] for m in input_mask)
+        elif input_mask is not None:
             x = x * input_mask[None]
         if self.go_backwards:
             x = tf.reverse(x, [0])
-        projected = self.cell.project_inputs(x)  # all steps at once, one block per gate
+        # all steps at once, one block per gate
+        projected = self.cell.project_inputs(x, per_gate)
 
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
