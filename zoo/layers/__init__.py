@@ -4,6 +4,26 @@ Drop-in compatible with the Keras layers of the same names (constructor argument
 configs, weight layout), with one time loop shared by all (`zoo.layers.loop`).
 `make_recurrent` builds one from a cell name, for the task models; `convert` moves a
 Keras model (or weight file) onto these layers; `layer.step` advances one time step.
+
+Every constructor argument, property, config key and weight of Keras's layers is
+accepted with Keras's meaning; Keras's own test files for the four layers pass against
+these (`tests/layers/test_keras_own_tests.py`). The differences, all of them known:
+
+* ``use_cudnn=True`` without a usable GPU runs the portable loop (Keras raises at call
+  time); on a GPU only training calls may use cuDNN (Keras also uses it for inference).
+* The configs also hold ``use_cudnn``, ``implementation`` (LSTM, GRU) and ``seed``
+  (SimpleRNN), which Keras leaves out, and our extra ``trainable_initial_state``.
+* Invalid values raise where Keras is lenient: a dropout rate outside [0, 1) (Keras
+  clips it), a non-integer ``units``, a non-boolean flag.
+* `Bidirectional` wraps SimpleRNN, LSTM and GRU (ours, or Keras's converted to ours),
+  not any Keras layer (e.g. not ``keras.layers.RNN(cell)`` or ConvLSTM); it has no
+  fused bidirectional cuDNN path; its ``weights`` argument is applied when it is built
+  (Keras 3 stores and ignores it).
+* The classes are not subclasses of Keras's (``isinstance(zoo.layers.LSTM(2),
+  keras.layers.LSTM)`` is False), and Keras's internal hooks (``RNN.inner_loop``,
+  ``single_state``, ``LSTMCell._compute_carry_and_output``) do not exist.
+* float32 results equal Keras's to about 1e-6, not bit for bit (the input projection
+  is hoisted out of the loop and the products are per gate).
 """
 
 from __future__ import annotations
