@@ -241,3 +241,26 @@ def test_convert_rejects_subclassed_models():
 
     with pytest.raises(ValueError, match=r"'model'.*subclassed"):
         zl.convert(Model())
+
+
+def test_from_keras_keeps_a_stateful_layers_carried_state():
+    x = np.random.default_rng(4).normal(size=(2, 6, FEATURES)).astype("float32")
+    theirs = keras.layers.Bidirectional(keras.layers.LSTM(UNITS, stateful=True))
+    theirs.build((2, None, FEATURES))
+    randomize_weights(theirs)
+    theirs(x)  # the carried state is no longer zero
+    ours = zl.from_keras(theirs)
+    assert_same_outputs(ours(x), theirs(x))
+
+
+def test_nested_sequential_converts():
+    inner = keras.Sequential(
+        [keras.Input((None, FEATURES)), keras.layers.GRU(UNITS, return_sequences=True)]
+    )
+    inputs = keras.Input((None, FEATURES))
+    model = keras.Model(inputs, keras.layers.LSTM(2)(inner(inputs)))
+    randomize_weights(model)
+    converted = zl.convert(model)
+    assert isinstance(converted.layers[1].layers[0], zl.GRU)
+    x = np.random.default_rng(5).normal(size=(2, 6, FEATURES)).astype("float32")
+    assert_same_outputs(converted(x), model(x))

@@ -62,7 +62,8 @@ def from_keras(layer, weights: bool = True) -> keras.layers.Layer:
             input shape).
 
     Returns:
-        The zoo layer with the same config (name included) and ``use_cudnn``.
+        The zoo layer with the same config (name included) and ``use_cudnn``, and the
+        current states of a stateful layer.
     """
     if isinstance(layer, (RNNLayerBase, Bidirectional)):
         return layer
@@ -89,7 +90,22 @@ def from_keras(layer, weights: bool = True) -> keras.layers.Layer:
     if weights and layer.built:
         _build_like(ours, layer)
         ours.set_weights(layer.get_weights())
+        _copy_carried_states(ours, layer)
     return ours
+
+
+def _copy_carried_states(ours, theirs):
+    """The current states of a stateful layer (not weights, so `set_weights` skips them)."""
+    pairs = [(ours, theirs)]
+    if isinstance(ours, Bidirectional):
+        pairs = [
+            (ours.forward_layer, theirs.forward_layer),
+            (ours.backward_layer, theirs.backward_layer),
+        ]
+    for mine, keras_layer in pairs:
+        if mine.stateful and mine.states is not None and keras_layer.states is not None:
+            for variable, value in zip(mine.states, keras_layer.states, strict=True):
+                variable.assign(value.value)
 
 
 def _clone_layer(layer):
