@@ -249,11 +249,33 @@ def _torch():
 
 
 def _bench_torch(kind, shape, x, repeats, return_sequences):
-    """``fwd_torch`` / ``train_torch`` (ms, medians): PyTorch's layer of the same sizes,
-    forward under `no_grad` and a training step (forward, mean-square loss, backward,
-    Adam), on all cores."""
+    """``fwd_torch`` / ``train_torch`` (ms, medians) of PyTorch's layer of the same
+    sizes, timed in a child process: in this one, TensorFlow's busy-waiting thread pools
+    starve PyTorch's threads (measured 10-100x slower than alone)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from zoo.bench import torch_times; "
+        "print(json.dumps(torch_times(*json.loads(sys.argv[1]))))"
+    )
+    args = _json.dumps([kind, list(shape), repeats, return_sequences])
+    result = subprocess.run(
+        [sys.executable, "-c", code, args], capture_output=True, text=True, check=True
+    )
+    return _json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def torch_times(kind, shape, repeats, return_sequences=True) -> dict:
+    """Times of `torch.nn.LSTM` / `GRU` / `RNN` (tanh; bidirectional LSTM for
+    ``"bilstm"``) on the bench's input of ``shape`` ``(batch, timesteps, features,
+    units)``: forward under `no_grad`, and a training step (forward, mean-square loss,
+    backward, Adam), in milliseconds (medians of ``repeats``), on all cores."""
+    import numpy as np
+
     torch = _torch()
     batch, steps, features, units = shape
+    x = np.random.default_rng(0).normal(size=(batch, steps, features)).astype("float32")
     cls = {"lstm": torch.nn.LSTM, "bilstm": torch.nn.LSTM, "gru": torch.nn.GRU}
     layer = cls.get(kind, torch.nn.RNN)(
         features, units, batch_first=True, bidirectional=kind == "bilstm"
