@@ -76,7 +76,7 @@ def _resolve(model_or_name):
 
 def _resources(root) -> list:
     """Lookup tables and other `TrackableResource`s reachable from `root`'s checkpoint
-    dependencies (the tasks hang their serving tables on the Keras model)."""
+    dependencies (a task's `Runtime` owns its serving tables)."""
     from tensorflow.saved_model.experimental import TrackableResource
 
     return [
@@ -100,7 +100,8 @@ def serving_module(zoo_model) -> tuple[tf.Module, dict]:
     model as well would store every weight twice). Table initializers run from the
     ``__saved_model_init_op`` in both loaders.
     """
-    functions = zoo_model.task.serving_functions(zoo_model.model, zoo_model.assets)
+    runtime = zoo_model.runtime
+    functions = runtime.serving_functions()
     if "serving_default" not in functions:
         raise ExportError(f"Task {zoo_model.task.name!r} gave no 'serving_default' function.")
     module = tf.Module(name=f"{zoo_model.task.name}_serving")
@@ -120,7 +121,7 @@ def serving_module(zoo_model) -> tuple[tf.Module, dict]:
                 seen.add(id(v))
                 variables.append(v)
     module.captured_variables = variables
-    module.tables = _resources(zoo_model.model)
+    module.tables = _resources(runtime)
     return module, signatures
 
 
@@ -152,7 +153,7 @@ def tflite_flatbuffer(zoo_model) -> bytes:
             f"TFLite export is available for the tasks {list(TFLITE_TASKS)}, not "
             f"{task.name!r}. Use format='saved_model'."
         )
-    fn = task.tflite_function(zoo_model.model, zoo_model.assets)
+    fn = zoo_model.runtime.tflite_function()
     concrete = fn.get_concrete_function()
     bad = graph_op_types(concrete) & GPU_ONLY_OPS
     if bad:

@@ -21,6 +21,7 @@ A preset directory (keras-hub style)::
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import platform
@@ -251,18 +252,24 @@ class ZooModel:
     def name(self) -> str:
         return self.config["name"]
 
+    @functools.cached_property
+    def runtime(self):
+        """The task's `Runtime` (lookup tables and compiled predict / serving functions),
+        built on first use."""
+        return self.task.runtime(self.model, self.assets, self.config)
+
     def predict(self, inputs):
-        """Raw input -> readable output (see the task's `predict`). A single input
+        """Raw input -> readable output (see the task's `Runtime.predict`). A single input
         (string, image) gives a single output; a list gives a list."""
         single = not isinstance(inputs, (list, tuple))
-        out = self.task.predict(self.model, self.assets, [inputs] if single else list(inputs))
+        out = self.runtime.predict([inputs] if single else list(inputs))
         return out[0] if single else out
 
     def evaluate(self, split: str = "test", limit: int | None = None) -> dict:
         """Metrics on a split of the model's dataset (first `limit` examples)."""
-        return self.task.evaluate(
-            self.model, self.assets, self.config["data"], split=split, limit=limit
-        )
+        from zoo.tasks import base
+
+        return base.evaluate(self.task, self.runtime, self.config["data"], split=split, limit=limit)
 
     def __repr__(self) -> str:
         metric = self.metadata.get("metrics", {}).get(self.task.primary_metric)

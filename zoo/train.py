@@ -39,6 +39,7 @@ from zoo import config as zoo_config
 from zoo import registry
 from zoo.data.sources import zoo_home
 from zoo.tasks import get_task
+from zoo.tasks.base import evaluate
 
 TRAIN_DEFAULTS = {
     "epochs": 20,
@@ -265,9 +266,10 @@ def train_from_config(
         model.load_weights(run.best_path)
 
     subset_limit = task.eval_subset_size
-    subset = task.evaluate(model, data.assets, config["data"], split="test", limit=subset_limit)
+    runtime = task.runtime(model, data.assets, config)
+    subset = evaluate(task, runtime, config["data"], split="test", limit=subset_limit)
     # Smoke runs (tests, notebooks) stop at the subset; real runs evaluate the whole split.
-    metrics = subset if smoke else task.evaluate(model, data.assets, config["data"], split="test")
+    metrics = subset if smoke else evaluate(task, runtime, config["data"], split="test")
 
     result = TrainResult(
         model=model,

@@ -197,6 +197,7 @@ def test_exported_serving_in_plain_tensorflow_equals_predict(
 
     class _Zoo:
         task, model, assets = ner_task, ner_trained, ner_smoke_data.assets
+        runtime = ner_task.runtime(ner_trained, ner_smoke_data.assets, {})
 
     module, signatures = serving_module(_Zoo())
     tf.saved_model.save(module, str(tmp_path / "sm"), signatures=signatures)
@@ -241,7 +242,7 @@ def test_bad_config_values_are_rejected_with_the_key_name():
         NERTask.model_config({"cell": "lstmm"})
     with pytest.raises(ValueError, match="model.units"):
         NERTask.model_config({"cell": "lstm", "units": 0})
-    with pytest.raises(ValueError, match="Unknown key"):
+    with pytest.raises(ValueError, match="unknown key 'unit'.*did you mean 'units'"):
         NERTask.model_config({"cell": "lstm", "unit": 3})
     with pytest.raises(ValueError, match="data.dataset"):
         NERTask.data_config({"dataset": "conll2002"})

@@ -94,7 +94,7 @@ def test_model_builds_and_runs_for_each_cell(assets, cell, bidirectional, attent
 def test_unknown_config_key_and_bad_cell_are_rejected():
     with pytest.raises(ValueError, match="units_typo"):
         model_config({"units_typo": 3})
-    with pytest.raises(ValueError, match="'cell'.*'transformer'"):
+    with pytest.raises(ValueError, match="cell'.*'transformer'"):
         model_config({"cell": "transformer"})
     with pytest.raises(ValueError, match="max_source_length"):
         data_lib.data_config({"max_source_length": 0})
@@ -189,7 +189,7 @@ def test_predict_handles_empty_long_non_ascii_and_mixed_batches(trained, assets)
     # one at a time == in a batch of mixed lengths
     assert [task.predict(model, assets, [x])[0] for x in inputs] == out
     # the long input is truncated to max_source_length tokens
-    rt = task.runtime(model, assets)
+    rt = task.translator_runtime(model, assets)
     assert rt.source_ids(tf.constant([long])).shape[1] == model.max_source_length
     truncated = " ".join(long.split()[: model.max_source_length])
     assert task.predict(model, assets, [truncated]) == [out[1]]
@@ -203,7 +203,7 @@ def test_predict_rejects_a_bare_string(trained, assets):
 
 def test_beam_of_one_through_the_model_equals_greedy(trained, assets):
     task, model, _, _ = trained
-    rt = task.runtime(model, assets)
+    rt = task.translator_runtime(model, assets)
     src = rt.source_ids(tf.constant([p[0] for p in PAIRS] + ["", "Tom nada"]))
     greedy = rt.decode(src, 1).numpy()
     start = tf.fill([src.shape[0]], data_lib.START_ID)
@@ -220,7 +220,7 @@ def test_beam_of_one_through_the_model_equals_greedy(trained, assets):
 
 def test_beam_search_translation_scores_at_least_greedy(trained, assets):
     task, model, _, _ = trained
-    rt = task.runtime(model, assets)
+    rt = task.translator_runtime(model, assets)
     src = rt.source_ids(tf.constant(["Tom está cansado.", "Me gusta la puerta."]))
     state = model.decode_state(src)
     start = tf.fill([2], data_lib.START_ID)

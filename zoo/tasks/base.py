@@ -29,6 +29,37 @@ import keras
 import tensorflow as tf
 
 
+class Runtime(tf.Module):
+    """A trained model with its assets at inference time: the lookup tables and compiled
+    functions that turn raw input into readable output (keras-hub's Preprocessor plus
+    generate, in one `tf.Module`).
+
+    Built by `Task.runtime(model, assets, config)`; `zoo.load(...)` holds one as
+    ``ZooModel.runtime``, and `zoo.export` writes its `serving_functions` (the module
+    tracks the tables, so `tf.saved_model.save` finds them). Nothing is ever set on the
+    Keras model from outside: serving state lives here.
+
+    Subclasses implement `predict` and `serving_functions`; tasks with a TFLite export
+    also implement `tflite_function`.
+    """
+
+    def __init__(self, model: keras.Model, assets: dict, config: dict, name: str | None = None):
+        super().__init__(name=name)
+        self.model = model
+        # Untracked: JSON values, not TensorFlow state.
+        object.__setattr__(self, "assets", assets)
+        object.__setattr__(self, "config", config)
+
+    def predict(self, inputs: list) -> list:
+        """Raw inputs (strings, or images for captioning) -> one readable output each."""
+        raise NotImplementedError
+
+    def serving_functions(self) -> dict[str, Any]:
+        """`tf.function`s on raw input for export; must contain ``"serving_default"``.
+        Each takes and returns tensors only (strings in, strings/numbers out)."""
+        raise NotImplementedError
+
+
 @dataclasses.dataclass
 class TaskData:
     """Batched, ready-to-fit datasets for one config.
@@ -106,32 +137,51 @@ class Task:
         the epoch logs so that `monitor` can select on it. Default: none."""
         return []
 
-    # -- evaluation and inference ----------------------------------------------------
+    # -- inference and evaluation ----------------------------------------------------
+    def runtime(self, model: keras.Model, assets: dict, config: dict) -> Runtime:
+        """The task's `Runtime` for a trained `model` with its `assets` and full `config`."""
+        return _TransitionRuntime(self, model, assets, config)  # TRANSITION: tasks override
+
     def evaluate(
         self,
-        model: keras.Model,
-        assets: dict,
+        runtime: Runtime,
         data_cfg: dict,
         *,
         split: str = "test",
         limit: int | None = None,
     ) -> dict[str, float]:
-        """Metrics on a split (first `limit` examples when given). Must contain
-        `primary_metric`. Used by training, `python -m zoo evaluate` and the tests."""
-        raise NotImplementedError
-
-    def predict(self, model: keras.Model, assets: dict, inputs: list) -> list:
-        """Raw input (strings, or images for captioning) -> readable output per input."""
-        raise NotImplementedError
-
-    def serving_functions(self, model: keras.Model, assets: dict) -> dict[str, Any]:
-        """`tf.function`s on raw input for export; must contain ``"serving_default"``.
-        Each takes and returns tensors only (strings in, strings/numbers out)."""
+        """Metrics of ``runtime.model`` on a split (first `limit` examples when given). Must
+        contain `primary_metric`. Used by training, `python -m zoo evaluate` and the tests;
+        it never changes the model."""
         raise NotImplementedError
 
     def example_inputs(self) -> list:
         """A few raw inputs for the demo and the smoke tests."""
         raise NotImplementedError
+
+
+class _TransitionRuntime(Runtime):
+    """TRANSITION (removed once every task has its own Runtime): the old Task methods."""
+
+    def __init__(self, task, model, assets, config):
+        super().__init__(model, assets, config)
+        object.__setattr__(self, "task", task)
+
+    def predict(self, inputs):
+        return self.task.predict(self.model, self.assets, inputs)
+
+    def serving_functions(self):
+        return self.task.serving_functions(self.model, self.assets)
+
+    def tflite_function(self):
+        return self.task.tflite_function(self.model, self.assets)
+
+
+def evaluate(task, runtime: Runtime, data_cfg: dict, **kwargs) -> dict:
+    """TRANSITION: `task.evaluate` with the new (runtime) or old (model, assets) signature."""
+    if isinstance(runtime, _TransitionRuntime):
+        return task.evaluate(runtime.model, runtime.assets, data_cfg, **kwargs)
+    return task.evaluate(runtime, data_cfg, **kwargs)
 
 
 def masked_fill_value(dtype) -> float:

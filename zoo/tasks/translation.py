@@ -498,7 +498,7 @@ class TranslationTask(Task):
         )
 
     # -- inference ----------------------------------------------------------------------
-    def runtime(self, model: Translator, assets: dict) -> TranslatorRuntime:
+    def translator_runtime(self, model: Translator, assets: dict) -> TranslatorRuntime:
         """The `TranslatorRuntime` of a model and its assets, cached on the model.
 
         Hanging it on the model (a tracked attribute, ignored by the weight files) makes
@@ -532,7 +532,7 @@ class TranslationTask(Task):
                 "Received an invalid value for argument 'beam_size', expected a positive "
                 f"integer, got {beam_size!r}."
             )
-        rt = self.runtime(model, assets)
+        rt = self.translator_runtime(model, assets)
         fn = rt.compiled.get(beam_size)
         if fn is None:
             fn = rt.compiled[beam_size] = tf.function(
@@ -603,7 +603,7 @@ class TranslationTask(Task):
         """``serving_default``: ``string[None]`` -> ``{"translation": string[None]}`` (greedy,
         at most ``max_output_length`` tokens, input truncated to ``max_source_length``);
         ``beam_search``: the same with the config's beam size."""
-        rt = self.runtime(model, assets)
+        rt = self.translator_runtime(model, assets)
         beam = model.beam_size
         spec = tf.TensorSpec([None], tf.string, name="text")
 
