@@ -91,6 +91,12 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     import zoo
 
+    if args.suite == "behaviour":
+        from zoo import behaviour
+
+        result = behaviour.run_suite(args.name)
+        _print(args, result, behaviour.format_report(result))
+        return EXIT_OK
     model = zoo.load(args.name)
     metrics = model.evaluate(split=args.split, limit=args.limit)
     _print(args, {"name": args.name, "split": args.split, "limit": args.limit, "metrics": metrics})
@@ -314,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("--limit", type=int, default=None, help="first N examples only")
+    p.add_argument(
+        "--suite",
+        default="split",
+        choices=["split", "behaviour"],
+        help="split: metrics on --split (default); behaviour: the CheckList-style suite "
+        "(tests/behaviour), pass rate per category",
+    )
     p = add("train", cmd_train, "train a model from configs/NAME.yaml and write its preset")
     p.add_argument("config")
     p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"])

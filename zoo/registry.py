@@ -388,13 +388,23 @@ _RESULT_FORMATS = {
 }
 
 
+def _behaviour_cell(meta: dict) -> str:
+    """``84.1 (negation 50.0)``: the behavioural suite's overall pass rate and its weakest
+    category (`zoo evaluate NAME --suite behaviour`; per category in docs/behaviour.md)."""
+    suite = meta.get("behaviour")
+    if not suite:
+        return "–"
+    name, weakest = min(suite["categories"].items(), key=lambda kv: kv[1]["pass_rate"])
+    return f"{suite['pass_rate']:.1f} ({name} {weakest['pass_rate']:.1f})"
+
+
 def results_table() -> str:
     """The README's results table (Markdown), one row per published preset, read from
     the presets' ``metadata.json`` (`python -m zoo list --markdown` prints it)."""
     rows = [
         "| model | task | cell | parameters | preset size | test metric "
-        "| seeds mean ± std | epochs | training time (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| seeds mean ± std | behaviour % (weakest category) | epochs | training time (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in list_models(pretrained=True):
         meta = json.loads((preset_dir(name) / "metadata.json").read_text())
@@ -407,6 +417,7 @@ def results_table() -> str:
         rows.append(
             f"| `{name}` | {task} | {name.split('_')[1]} | {meta['parameters']:,} "
             f"| {meta['size_bytes'] / 1e6:.1f} MB | {_RESULT_FORMATS[task](meta['metrics'])} "
-            f"| {spread} | {meta['epochs_run']} | {meta['training_time_s']:.1f} |"
+            f"| {spread} | {_behaviour_cell(meta)} | {meta['epochs_run']} "
+            f"| {meta['training_time_s']:.1f} |"
         )
     return "\n".join(rows) + "\n"
