@@ -31,12 +31,15 @@ def cudnn_outputs(layer, sequences, initial_state, mask, input_mask):
     dropout mask ``(batch, features)`` or None.
     """
     cell = layer.cell
-    if getattr(layer, "use_cudnn", False) is False or cell.recurrent_dropout or layer.unroll:
+    if (
+        getattr(layer, "cudnn_kernel", None) is None
+        or getattr(layer, "use_cudnn", False) is False
+        or cell.recurrent_dropout
+        or layer.unroll
+    ):
         return None
     if isinstance(input_mask, tuple):  # per-gate input masks (implementation 1)
         return None
-    from zoo.layers.lstm import LSTMCell
-
     keras_rnn = keras_rnn_module()
 
     x = sequences if input_mask is None else sequences * input_mask[:, None, :]
@@ -53,7 +56,7 @@ def cudnn_outputs(layer, sequences, initial_state, mask, input_mask):
         "go_backwards": layer.go_backwards,
     }
     try:
-        if isinstance(cell, LSTMCell):
+        if layer.cudnn_kernel == "lstm":
             last, outputs, states = keras_rnn.lstm(x, *initial_state, **kwargs)
         else:
             last, outputs, states = keras_rnn.gru(

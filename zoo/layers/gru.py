@@ -178,6 +178,9 @@ class GRU(RNNLayerBase):
     ``return_sequences`` else ``(batch, units)``; ``return_state`` adds ``h_T``.
     """
 
+    #: Which of Keras's cuDNN kernels fits (`zoo.layers.cudnn`).
+    cudnn_kernel = "gru"
+
     def __init__(
         self,
         units,

@@ -142,6 +142,9 @@ class LSTM(RNNLayerBase):
     ``return_sequences`` else ``(batch, units)``; ``return_state`` adds ``h_T, c_T``.
     """
 
+    #: Which of Keras's cuDNN kernels fits (`zoo.layers.cudnn`).
+    cudnn_kernel = "lstm"
+
     def __init__(
         self,
         units,
