@@ -92,6 +92,12 @@ def _build(cell, vocab, **overrides):
     return task, model
 
 
+def _runtime(task, model, vocab, cell="lstm"):
+    """The runtime of a model built by `_build` (decoding settings from TINY)."""
+    config = {"model": {"cell": cell, **TINY}, "data": {"image_size": SIZE}}
+    return task.runtime(model, {"vocabulary": vocab}, config)
+
+
 @pytest.fixture(scope="module")
 def trained(vocab, batch):
     """A tiny LSTM captioner overfit on the six shapes (about 10 s)."""
@@ -135,8 +141,9 @@ def test_model_overfits_a_tiny_batch_and_then_captions_it(trained, vocab):
     task, model, losses = trained
     assert losses[-1] < 0.1 * losses[0]
     images = [_shape_image(c) for c in CAPTIONS]
-    assert task.decode(model, images, {"vocabulary": vocab}, beam_size=1) == CAPTIONS
-    assert task.decode(model, images, {"vocabulary": vocab}, beam_size=3) == CAPTIONS
+    runtime = _runtime(task, model, vocab)
+    assert runtime.decode(images, beam_size=1) == CAPTIONS
+    assert runtime.decode(images, beam_size=3) == CAPTIONS
 
 
 def test_extra_padding_does_not_change_the_logits(trained, batch):
@@ -180,7 +187,7 @@ def test_beam_search_score_is_the_log_probability_of_its_caption(trained):
 
 def test_predict_takes_paths_bytes_arrays_of_any_size_gray_and_rgba(trained, vocab, tmp_path):
     task, model, _ = trained
-    assets = {"vocabulary": vocab}
+    runtime = _runtime(task, model, vocab)
     base = _shape_image("blue circle", 64)  # 4x the training size
     path = tmp_path / "blue.png"
     Image.fromarray(base).save(path)
@@ -188,38 +195,36 @@ def test_predict_takes_paths_bytes_arrays_of_any_size_gray_and_rgba(trained, voc
     rgba[:4, :, 3] = 0  # transparent rows over white: same picture
     jpeg = io.BytesIO()
     Image.fromarray(base).save(jpeg, format="JPEG", quality=95)
-    out = task.predict(
-        model,
-        assets,
+    out = runtime.predict(
         [str(path), path, _png(base), jpeg.getvalue(), base, rgba, Image.fromarray(base)],
     )
     assert out == ["blue circle"] * 7
     gray = np.asarray(Image.fromarray(base).convert("L"))
     for g in (gray, gray[..., None], _png(gray)):
-        (caption,) = task.predict(model, assets, [g])
+        (caption,) = runtime.predict([g])
         assert isinstance(caption, str)
     wide = np.full((20, 70, 3), 255, np.uint8)
-    assert isinstance(task.predict(model, assets, [wide])[0], str)
-    assert task.predict(model, assets, []) == []
+    assert isinstance(runtime.predict([wide])[0], str)
+    assert runtime.predict([]) == []
 
 
 def test_predict_rejects_bad_inputs_clearly(trained, vocab, tmp_path):
     task, model, _ = trained
-    assets = {"vocabulary": vocab}
+    runtime = _runtime(task, model, vocab)
     with pytest.raises(ValueError, match="no such file"):
-        task.predict(model, assets, [str(tmp_path / "missing.png")])
+        runtime.predict([str(tmp_path / "missing.png")])
     with pytest.raises(TypeError, match="expected a file path, encoded bytes"):
-        task.predict(model, assets, [12345])
+        runtime.predict([12345])
     with pytest.raises(ValueError, match="shape"):
-        task.predict(model, assets, [np.zeros((4, 4, 7), np.uint8)])
+        runtime.predict([np.zeros((4, 4, 7), np.uint8)])
     with pytest.raises(tf.errors.InvalidArgumentError, match="not a PNG, JPEG, GIF or BMP"):
-        task.predict(model, assets, [b"definitely not an image"])
+        runtime.predict([b"definitely not an image"])
 
 
 def test_attention_maps_are_distributions_over_the_grid(trained, vocab):
     task, model, _ = trained
-    captions, maps = task.decode(
-        model, [_shape_image(c) for c in CAPTIONS[:2]], {"vocabulary": vocab}, return_attention=True
+    captions, maps = _runtime(task, model, vocab).decode(
+        [_shape_image(c) for c in CAPTIONS[:2]], return_attention=True
     )
     assert captions == CAPTIONS[:2]
     assert maps.shape == (2, 6, SIZE // 2, SIZE // 2)  # two conv stages: one 2x2 pool
@@ -242,7 +247,7 @@ def test_ids_to_strings_cuts_at_end_token(vocab):
 
 def test_serving_default_decodes_bytes_in_graph_and_errors_on_garbage(trained, vocab):
     task, model, _ = trained
-    fns = task.serving_functions(model, {"vocabulary": vocab})
+    fns = _runtime(task, model, vocab).serving_functions()
     images = tf.constant([_png(_shape_image(c)) for c in CAPTIONS])
     out = fns["serving_default"](images)["captions"].numpy()
     assert [s.decode() for s in out] == CAPTIONS
@@ -256,7 +261,7 @@ def test_exported_savedmodel_runs_in_a_process_that_imports_only_tensorflow(
     trained, vocab, tmp_path
 ):
     task, model, _ = trained
-    fns = task.serving_functions(model, {"vocabulary": vocab})
+    fns = _runtime(task, model, vocab).serving_functions()
     module = tf.Module()
     module.model = model
     # serving_default only: the beam signature is checked in-process (saves tracing time)

@@ -62,6 +62,11 @@ def build(assets, **overrides):
     return TranslationTask().build_model({**TINY, **overrides}, assets, data_cfg={})
 
 
+def runtime(task, model, assets):
+    """The runtime of a model built by `build` (decoding settings from TINY)."""
+    return task.runtime(model, assets, {"model": TINY, "data": {}})
+
+
 @pytest.fixture(scope="module")
 def trained(assets):
     """A tiny model overfitted on PAIRS (shared by the inference tests)."""
@@ -106,7 +111,7 @@ def test_unknown_config_key_and_bad_cell_are_rejected():
 def test_overfits_a_tiny_batch_and_then_translates_it(trained, assets):
     task, model, first, last = trained
     assert last < 0.1 * first
-    out = task.predict(model, assets, [p[0] for p in PAIRS])
+    out = runtime(task, model, assets).predict([p[0] for p in PAIRS])
     assert out == [p[1] for p in PAIRS]  # cased, punctuation re-attached
 
 
@@ -183,27 +188,27 @@ def test_predict_handles_empty_long_non_ascii_and_mixed_batches(trained, assets)
     task, model, _, _ = trained
     long = "Tengo hambre " * 200  # 400 tokens, truncated to max_source_length
     inputs = ["", long, "¿Dónde está la estación? ñandú Ω 😀", "Tengo hambre.", "a"]
-    out = task.predict(model, assets, inputs)
+    rt = runtime(task, model, assets)
+    out = rt.predict(inputs)
     assert len(out) == len(inputs) and all(isinstance(t, str) for t in out)
     assert all(len(t.split()) <= model.max_output_length for t in out)
     # one at a time == in a batch of mixed lengths
-    assert [task.predict(model, assets, [x])[0] for x in inputs] == out
+    assert [rt.predict([x])[0] for x in inputs] == out
     # the long input is truncated to max_source_length tokens
-    rt = task.translator_runtime(model, assets)
     assert rt.source_ids(tf.constant([long])).shape[1] == model.max_source_length
     truncated = " ".join(long.split()[: model.max_source_length])
-    assert task.predict(model, assets, [truncated]) == [out[1]]
+    assert rt.predict([truncated]) == [out[1]]
 
 
 def test_predict_rejects_a_bare_string(trained, assets):
     task, model, _, _ = trained
     with pytest.raises(TypeError, match="inputs"):
-        task.predict(model, assets, "Tengo hambre.")
+        runtime(task, model, assets).predict("Tengo hambre.")
 
 
 def test_beam_of_one_through_the_model_equals_greedy(trained, assets):
     task, model, _, _ = trained
-    rt = task.translator_runtime(model, assets)
+    rt = runtime(task, model, assets)
     src = rt.source_ids(tf.constant([p[0] for p in PAIRS] + ["", "Tom nada"]))
     greedy = rt.decode(src, 1).numpy()
     start = tf.fill([src.shape[0]], data_lib.START_ID)
@@ -220,7 +225,7 @@ def test_beam_of_one_through_the_model_equals_greedy(trained, assets):
 
 def test_beam_search_translation_scores_at_least_greedy(trained, assets):
     task, model, _, _ = trained
-    rt = task.translator_runtime(model, assets)
+    rt = runtime(task, model, assets)
     src = rt.source_ids(tf.constant(["Tom está cansado.", "Me gusta la puerta."]))
     state = model.decode_state(src)
     start = tf.fill([2], data_lib.START_ID)
@@ -246,7 +251,7 @@ def test_beam_search_translation_scores_at_least_greedy(trained, assets):
 
 def test_translate_returns_attention_for_plotting(trained, assets):
     task, model, _, _ = trained
-    (r,) = task.translate(model, assets, ["Tengo hambre."], return_attention=True)
+    (r,) = runtime(task, model, assets).translate(["Tengo hambre."], return_attention=True)
     assert r["translation"] == "I'm hungry."
     assert r["source_tokens"] == ["tengo", "hambre", "."]
     assert r["target_tokens"][-1] == data_lib.END
@@ -268,6 +273,19 @@ def test_float16_weights_round_trip_exactly_and_halve_the_file(trained, assets, 
     wrong = build(assets, decoder_units=40)
     with pytest.raises(ValueError, match="shape"):
         wrong.load_weights(tmp_path / "w.weights.h5")
+
+
+def test_stored_copy_rounds_a_copy_and_leaves_the_model_untouched(trained, assets):
+    task, model, _, _ = trained
+    before = [v.numpy().copy() for v in model.weights]
+    copy = model.stored_copy()
+    assert copy is not model  # trained float32 weights are not all float16 values
+    for b, v, c in zip(before, model.weights, copy.weights):
+        np.testing.assert_array_equal(v.numpy(), b)
+        np.testing.assert_array_equal(c.numpy(), np.asarray(b, np.float16).astype(np.float32))
+    assert copy.stored_copy() is copy
+    rt = runtime(task, model, assets)
+    assert rt.stored().model is not model and rt.stored().stored() is not rt
 
 
 # -- export ----------------------------------------------------------------------------------
@@ -313,8 +331,9 @@ def test_exported_savedmodel_in_plain_tensorflow_matches_predict(trained, assets
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["serving_default"] == loaded.predict(inputs)
-    assert got["serving_default"] == task.predict(model, assets, inputs)
-    assert got["beam_search"] == task.translate(model, assets, inputs, beam_size=3)
+    rt = runtime(task, model, assets)
+    assert got["serving_default"] == rt.predict(inputs)
+    assert got["beam_search"] == rt.translate(inputs, beam_size=3)
 
 
 # -- the published preset --------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""`CaptioningRuntime`: raw images -> caption strings (decoding, vocabulary, serving).
+
+Built by `CaptioningTask.runtime(model, assets, config)` (``zoo.load(...).runtime``).
+Decoding settings come from the config: ``model.max_length`` (caption tokens,
+default 16), ``model.eval_beam_size`` (default 3) and ``data.image_size`` (default 64).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.data import captioning as cdata
+from zoo.tasks.base import Runtime
+from zoo.tasks.captioning.model import CaptioningModel, beam_search, greedy_decode, greedy_search
+
+
+def ids_to_strings(ids: tf.Tensor, vocabulary: list[str]) -> tf.Tensor:
+    """ids int ``[B, L]`` -> detokenized captions tf.string ``[B]`` (cut at ``<end>``)."""
+    ids = tf.cast(ids, tf.int32)
+    is_end = tf.equal(ids, cdata.END_ID)
+    length = tf.where(
+        tf.reduce_any(is_end, axis=1),
+        tf.argmax(tf.cast(is_end, tf.int32), axis=1, output_type=tf.int32),
+        tf.shape(ids)[1],
+    )
+    ragged = tf.RaggedTensor.from_tensor(ids, lengths=length)
+    words = tf.gather(tf.constant(vocabulary), ragged)
+    text = tf.strings.reduce_join(words, axis=-1, separator=" ")
+    text = tf.strings.regex_replace(text, r"\s+([).,!:])", r"\1")
+    return tf.strings.regex_replace(text, r"\(\s+", "(")
+
+
+def one_image(x, image_size: int) -> tf.Tensor:
+    """One raw image (path, encoded bytes, PIL image or array [H, W] / [H, W, C]) ->
+    float32 ``[image_size, image_size, 3]`` in [0, 1]; clear errors on anything else."""
+    what = None
+    if isinstance(x, (str, os.PathLike)):
+        path = Path(x)
+        if not path.is_file():
+            raise ValueError(f"Received an invalid image path {str(x)!r}: no such file.")
+        what = f"image file {str(x)!r}"
+        x = path.read_bytes()
+    if isinstance(x, (bytes, bytearray)):
+        try:
+            return cdata.preprocess_image(tf.constant(bytes(x)), image_size)
+        except tf.errors.InvalidArgumentError as e:
+            # The same error type, but one readable line instead of TensorFlow's dump.
+            if "captioning:" in e.message:
+                problem = "not a PNG, JPEG, GIF or BMP image"
+            else:
+                first = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", e.message.splitlines()[0])
+                problem = f"a corrupt or truncated image ({first})"
+            raise tf.errors.InvalidArgumentError(
+                None,
+                None,
+                f"Received an undecodable {what or 'image'} (first bytes {bytes(x[:8])!r}): "
+                f"{problem}; expected PNG, JPEG, GIF or BMP bytes.",
+            ) from None
+    try:
+        from PIL import Image
+
+        if isinstance(x, Image.Image):
+            x = np.asarray(x)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(x, (np.ndarray, tf.Tensor)):
+        arr = tf.convert_to_tensor(x)
+        if arr.shape.rank not in (2, 3) or (
+            arr.shape.rank == 3 and arr.shape[-1] not in (1, 2, 3, 4)
+        ):
+            raise ValueError(
+                "Received an invalid image array of shape "
+                f"{tuple(arr.shape)}; expected [H, W] or [H, W, C] with C in 1..4."
+            )
+        return cdata.preprocess_array(arr, image_size)
+    raise TypeError(
+        "Received an invalid image of type "
+        f"{type(x).__name__}; expected a file path, encoded bytes (PNG/JPEG/GIF/BMP), a "
+        "PIL image or an array [H, W] / [H, W, C]."
+    )
+
+
+def to_batch(images, image_size: int) -> tf.Tensor:
+    """A raw image or a list of them -> float32 ``[N, image_size, image_size, 3]``."""
+    if not isinstance(images, (list, tuple)):
+        images = [images]
+    if not images:
+        return tf.zeros([0, image_size, image_size, 3])
+    return tf.stack([one_image(x, image_size) for x in images])
+
+
+class CaptioningRuntime(Runtime):
+    """A `CaptioningModel` with its vocabulary: compiled decoders, predict and serving.
+
+    Attributes:
+        vocabulary: the caption words (``assets["vocabulary"]``).
+        max_length, beam_size, image_size: from the config (see the module docstring).
+    """
+
+    def __init__(self, model: CaptioningModel, assets: dict, config: dict, name: str | None = None):
+        super().__init__(model, assets, config, name=name)
+        model_cfg, data_cfg = config.get("model") or {}, config.get("data") or {}
+        # Untracked: plain Python values and a cache of compiled functions.
+        object.__setattr__(self, "vocabulary", list(assets["vocabulary"]))
+        object.__setattr__(self, "compiled", {})
+        self.max_length = int(model_cfg.get("max_length", cdata.MAX_CAPTION_TOKENS))
+        self.beam_size = max(1, int(model_cfg.get("eval_beam_size", 3)))
+        self.image_size = int(data_cfg.get("image_size", cdata.DEFAULT_IMAGE_SIZE))
+
+    def _decoder_fn(self, beam_size: int, max_length: int):
+        key = (beam_size, max_length)
+        if key not in self.compiled:
+
+            def run(images):
+                return beam_search(self.model, images, beam_size, max_length)[0]
+
+            self.compiled[key] = tf.function(run, reduce_retracing=True)
+        return self.compiled[key]
+
+    def decode_arrays(
+        self,
+        images: np.ndarray,
+        *,
+        beam_size: int = 1,
+        max_length: int | None = None,
+        batch: int = 128,
+    ) -> list[str]:
+        """float32 ``[N, S, S, 3]`` in [0, 1] -> N captions (compiled decoder, in batches)."""
+        if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+            raise ValueError(
+                f"Received an invalid value for argument 'beam_size', expected a positive "
+                f"integer, got {beam_size!r}."
+            )
+        fn = self._decoder_fn(beam_size, max_length or self.max_length)
+        out = []
+        for i in range(0, len(images), batch):
+            ids = fn(tf.constant(images[i : i + batch], tf.float32))
+            out += [s.decode("utf-8") for s in ids_to_strings(ids, self.vocabulary).numpy()]
+        return out
+
+    def decode(
+        self,
+        images,
+        *,
+        beam_size: int = 1,
+        max_length: int | None = None,
+        return_attention: bool = False,
+    ):
+        """Raw images (as `predict` takes them) -> captions, and with `return_attention`
+        (greedy only) the attention maps float32 ``[N, L, grid_h, grid_w]`` per
+        generated token (L = `max_length`; rows after ``<end>`` are meaningless)."""
+        batch = to_batch(images, self.image_size)
+        max_length = max_length or self.max_length
+        if not return_attention:
+            return self.decode_arrays(batch.numpy(), beam_size=beam_size, max_length=max_length)
+        ids, attn = greedy_decode(self.model, batch, max_length)
+        g = int(round(np.sqrt(attn.shape[-1])))
+        captions = [s.decode("utf-8") for s in ids_to_strings(ids, self.vocabulary).numpy()]
+        return captions, attn.numpy().reshape(attn.shape[0], attn.shape[1], g, -1)
+
+    def predict(self, inputs: list) -> list:
+        """Images (paths, encoded bytes, PIL images or arrays; any size; gray, RGB or
+        RGBA) -> caption strings (beam search with the config's ``eval_beam_size``)."""
+        if not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        if not inputs:
+            return []
+        return self.decode(list(inputs), beam_size=self.beam_size)
+
+    def serving_functions(self) -> dict[str, Any]:
+        """``serving_default``: images tf.string ``[B]`` (PNG/JPEG/GIF/BMP bytes) ->
+        ``{"captions": tf.string [B]}`` (greedy). ``beam_search``: the same with beam
+        search (``eval_beam_size``). Undecodable bytes raise InvalidArgumentError with a
+        message naming the problem."""
+        model, vocabulary = self.model, self.vocabulary
+        size, max_length, beam = self.image_size, self.max_length, self.beam_size
+        spec = [tf.TensorSpec([None], tf.string, name="images")]
+
+        def images_of(encoded):
+            return tf.map_fn(
+                lambda e: cdata.preprocess_image(e, size),
+                encoded,
+                fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
+            )
+
+        @tf.function(input_signature=spec)
+        def serving_default(images):
+            ids, _ = greedy_search(model, images_of(images), max_length)
+            return {"captions": ids_to_strings(ids, vocabulary)}
+
+        @tf.function(input_signature=spec)
+        def serving_beam(images):
+            ids, _ = beam_search(model, images_of(images), beam, max_length)
+            return {"captions": ids_to_strings(ids, vocabulary)}
+
+        return {"serving_default": serving_default, "beam_search": serving_beam}
