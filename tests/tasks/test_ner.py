@@ -129,6 +129,11 @@ def ner_trained(ner_task, ner_smoke_data):
     return model
 
 
+@pytest.fixture(scope="module")
+def ner_runtime(ner_task, ner_trained, ner_smoke_data):
+    return ner_task.runtime(ner_trained, ner_smoke_data.assets, {})
+
+
 RAW = [
     "Pankaj lives in Munich",
     "",
@@ -139,8 +144,10 @@ RAW = [
 ]
 
 
-def test_predict_handles_edge_inputs_and_returns_valid_iob2(ner_task, ner_trained, ner_smoke_data):
-    out = ner_task.predict(ner_trained, ner_smoke_data.assets, RAW)
+def test_predict_handles_edge_inputs_and_returns_valid_iob2(
+    ner_task, ner_trained, ner_smoke_data, ner_runtime
+):
+    out = ner_runtime.predict(RAW)
     assert len(out) == len(RAW)
     assert out[1] == {"tokens": [], "tags": [], "entities": []}
     assert out[5]["tokens"] == []
@@ -155,24 +162,24 @@ def test_predict_handles_edge_inputs_and_returns_valid_iob2(ner_task, ner_traine
             assert r["tags"][e["start"]] == "B-" + e["type"]
             assert e["text"] == " ".join(r["tokens"][e["start"] : e["end"]])
     # Batched and one-by-one predictions agree (mixed lengths, padding invariance).
-    single = [ner_task.predict(ner_trained, ner_smoke_data.assets, [x])[0] for x in RAW[:4]]
+    single = [ner_runtime.predict([x])[0] for x in RAW[:4]]
     assert single == out[:4]
 
 
-def test_predict_rejects_non_strings(ner_task, ner_trained, ner_smoke_data):
+def test_predict_rejects_non_strings(ner_task, ner_trained, ner_smoke_data, ner_runtime):
     with pytest.raises(TypeError, match="inputs"):
-        ner_task.predict(ner_trained, ner_smoke_data.assets, [3])
+        ner_runtime.predict([3])
 
 
-def test_evaluate_reports_entity_f1_consistent_with_seqeval(ner_task, ner_trained, ner_smoke_data):
+def test_evaluate_reports_entity_f1_consistent_with_seqeval(
+    ner_task, ner_trained, ner_smoke_data, ner_runtime
+):
     from seqeval.metrics import f1_score
 
-    out = ner_task.evaluate(ner_trained, ner_smoke_data.assets, {}, split="validation", limit=40)
+    out = ner_task.evaluate(ner_runtime, {}, split="validation", limit=40)
     assert out["sentences"] == 40
     sents = ner_data.load_split("validation")[:40]
-    pred = ner_task.predict(
-        ner_trained, ner_smoke_data.assets, [" ".join(s["tokens"]) for s in sents]
-    )
+    pred = ner_runtime.predict([" ".join(s["tokens"]) for s in sents])
     # Re-tokenizing the joined tokens can differ from CoNLL's tokens; compare where equal.
     same = [i for i, s in enumerate(sents) if pred[i]["tokens"] == s["tokens"]]
     assert len(same) > 20
@@ -191,7 +198,7 @@ def test_val_f1_callback_writes_logs(ner_task, ner_trained, ner_smoke_data):
 
 
 def test_exported_serving_in_plain_tensorflow_equals_predict(
-    ner_task, ner_trained, ner_smoke_data, tmp_path
+    ner_task, ner_trained, ner_smoke_data, tmp_path, ner_runtime
 ):
     from zoo.export import serving_module
 
@@ -228,7 +235,7 @@ def test_exported_serving_in_plain_tensorflow_equals_predict(
     assert proc.returncode == 0, proc.stderr[-2000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
     assert served["zoo_modules"] == []
-    want = ner_task.predict(ner_trained, ner_smoke_data.assets, inputs)
+    want = ner_runtime.predict(inputs)
     for i, w in enumerate(want):
         n = served["lengths"][i]
         assert served["tokens"][i][:n] == w["tokens"]

@@ -120,6 +120,11 @@ def sentiment_model(sentiment_task, sentiment_smoke):
     return model
 
 
+@pytest.fixture(scope="module")
+def sentiment_runtime(sentiment_task, sentiment_smoke, sentiment_model):
+    return sentiment_task.runtime(sentiment_model, sentiment_smoke.assets, {})
+
+
 AWKWARD = [
     "There is nothing to like in this movie.",
     "",
@@ -131,8 +136,10 @@ AWKWARD = [
 ]
 
 
-def test_predict_handles_awkward_inputs(sentiment_task, sentiment_smoke, sentiment_model):
-    out = sentiment_task.predict(sentiment_model, sentiment_smoke.assets, AWKWARD)
+def test_predict_handles_awkward_inputs(
+    sentiment_task, sentiment_smoke, sentiment_model, sentiment_runtime
+):
+    out = sentiment_runtime.predict(AWKWARD)
     assert len(out) == len(AWKWARD)
     for item in out:
         assert set(item) == {"label", "probability"}
@@ -143,22 +150,22 @@ def test_predict_handles_awkward_inputs(sentiment_task, sentiment_smoke, sentime
 
 
 def test_predict_on_a_mixed_batch_equals_one_by_one(
-    sentiment_task, sentiment_smoke, sentiment_model
+    sentiment_task, sentiment_smoke, sentiment_model, sentiment_runtime
 ):
-    batch = sentiment_task.predict(sentiment_model, sentiment_smoke.assets, AWKWARD)
+    batch = sentiment_runtime.predict(AWKWARD)
     for text, expected in zip(AWKWARD, batch):
-        (single,) = sentiment_task.predict(sentiment_model, sentiment_smoke.assets, [text])
+        (single,) = sentiment_runtime.predict([text])
         assert single["label"] == expected["label"]
         assert single["probability"] == pytest.approx(expected["probability"], abs=1e-5)
 
 
 def test_unknown_words_map_to_unk_and_long_text_is_truncated(
-    sentiment_task, sentiment_smoke, sentiment_model
+    sentiment_task, sentiment_smoke, sentiment_model, sentiment_runtime
 ):
     assets = sentiment_smoke.assets
     p = lambda texts: [  # noqa: E731
         r["probability"] if r["label"] == "positive" else 1 - r["probability"]
-        for r in sentiment_task.predict(sentiment_model, assets, texts)
+        for r in sentiment_runtime.predict(texts)
     ]
     # Two different unknown words give the same ids ([UNK]) hence the same output.
     a, b = p(["a zqxvnotaword film", "a wibblewobble film"])
@@ -170,36 +177,36 @@ def test_unknown_words_map_to_unk_and_long_text_is_truncated(
 
 
 def test_predict_matches_the_model_on_pipeline_ids(
-    sentiment_task, sentiment_smoke, sentiment_model
+    sentiment_task, sentiment_smoke, sentiment_model, sentiment_runtime
 ):
     raw = data.read_split("mr", "validation").take(40)
     texts = [t.numpy().decode() for t, _ in raw]
     ds = data.make_dataset(raw, sentiment_smoke.assets["vocabulary"], batch_size=40)
     ids, _ = next(iter(ds))
     expected = sentiment_model(ids).numpy().reshape(-1)
-    got = sentiment_task.predict(sentiment_model, sentiment_smoke.assets, texts)
+    got = sentiment_runtime.predict(texts)
     positive = [r["probability"] if r["label"] == "positive" else 1 - r["probability"] for r in got]
     np.testing.assert_allclose(positive, expected, atol=1e-5)
 
 
-def test_evaluate_limit_agrees_with_predict(sentiment_task, sentiment_smoke, sentiment_model):
-    result = sentiment_task.evaluate(
-        sentiment_model, sentiment_smoke.assets, {"dataset": "mr"}, split="test", limit=64
-    )
+def test_evaluate_limit_agrees_with_predict(
+    sentiment_task, sentiment_smoke, sentiment_model, sentiment_runtime
+):
+    result = sentiment_task.evaluate(sentiment_runtime, {"dataset": "mr"}, split="test", limit=64)
     assert result["examples"] == 64
     raw = list(data.read_split("mr", "test").take(64))
-    preds = sentiment_task.predict(
-        sentiment_model, sentiment_smoke.assets, [t.numpy().decode() for t, _ in raw]
-    )
+    preds = sentiment_runtime.predict([t.numpy().decode() for t, _ in raw])
     correct = [(r["label"] == "positive") == bool(int(y)) for r, (_, y) in zip(preds, raw)]
     assert result["accuracy"] == pytest.approx(100 * np.mean(correct))
     assert result["loss"] > 0
 
 
 @pytest.mark.parametrize("bad", ["just a string", [1, 2], None])
-def test_predict_rejects_non_string_lists(sentiment_task, sentiment_smoke, sentiment_model, bad):
+def test_predict_rejects_non_string_lists(
+    sentiment_task, sentiment_smoke, sentiment_model, bad, sentiment_runtime
+):
     with pytest.raises(TypeError, match="inputs"):
-        sentiment_task.predict(sentiment_model, sentiment_smoke.assets, bad)
+        sentiment_runtime.predict(bad)
 
 
 @pytest.mark.parametrize(
@@ -238,7 +245,7 @@ _PLAIN_TF = textwrap.dedent(
 
 
 def test_exported_saved_model_runs_in_plain_tensorflow_and_equals_predict(
-    sentiment_task, sentiment_smoke, sentiment_model, tmp_path
+    sentiment_task, sentiment_smoke, sentiment_model, tmp_path, sentiment_runtime
 ):
     from zoo import export as zoo_export
     from zoo.registry import ZooModel
@@ -257,7 +264,7 @@ def test_exported_saved_model_runs_in_plain_tensorflow_and_equals_predict(
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
-    expected = sentiment_task.predict(sentiment_model, sentiment_smoke.assets, AWKWARD)
+    expected = sentiment_runtime.predict(AWKWARD)
     assert served["label"] == [r["label"] for r in expected]
     np.testing.assert_allclose(
         served["probability"], [r["probability"] for r in expected], atol=1e-5
@@ -297,7 +304,7 @@ def test_weights_round_trip_after_export_setup(
     sentiment_task, sentiment_smoke, sentiment_model, tmp_path
 ):
     """Preparing serving functions must not change what a weights file holds."""
-    sentiment_task.serving_functions(sentiment_model, sentiment_smoke.assets)
+    sentiment_task.runtime(sentiment_model, sentiment_smoke.assets, {}).serving_functions()
     path = tmp_path / "model.weights.h5"
     sentiment_model.save_weights(path)
     fresh = _build(sentiment_task, sentiment_smoke.assets, "lstm", True)

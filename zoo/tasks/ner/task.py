@@ -1,0 +1,244 @@
+"""`NERTask`: CoNLL-2003 data glue, compile, the ``val_f1`` callback, evaluation and the
+TFLite pre/postprocessing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo import config
+from zoo.data import ner as ner_data
+from zoo.layers.crf import CRFLoss
+from zoo.metrics import entity_f1
+from zoo.tasks.base import Task, TaskData
+from zoo.tasks.ner.model import NUM_TAGS, TAGS, build_model, check_model_config, crf_layer
+from zoo.tasks.ner.runtime import NERRuntime, entities_from_tags
+
+__all__ = ["DATA_DEFAULTS", "NERTask", "SMOKE_SIZES"]
+
+DATA_DEFAULTS: dict[str, Any] = {
+    "dataset": "conll2003",
+    "glove_vocab": 0,
+    "glove_splits": [],
+    "min_count": 1,
+    "max_train": None,
+}
+SMOKE_SIZES = {"train": 256, "validation": 128, "test": 128}
+
+
+class _ValF1(keras.callbacks.Callback):
+    """Writes the validation entity F1 (%) into the epoch logs as ``val_f1``."""
+
+    def __init__(self, runtime: NERRuntime, dataset: tf.data.Dataset):
+        super().__init__()
+        self.runtime, self.dataset = runtime, dataset
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        y_true, y_pred = self.runtime.collect(self.dataset)
+        logs["val_f1"] = entity_f1(y_true, y_pred)["f1"]
+
+
+class NERTask(Task):
+    """CoNLL-2003 NER: word + character + casing features -> bidirectional RNN ->
+    softmax or CRF. See `zoo.tasks.ner` for shapes and config keys."""
+
+    name = "ner"
+    primary_metric = "f1"
+    monitor = "val_f1"
+    monitor_mode = "max"
+    eval_subset_size = 500
+
+    # -- configs ------------------------------------------------------------------------
+    model_config = staticmethod(check_model_config)
+
+    @staticmethod
+    def data_config(data_cfg: dict | None) -> dict:
+        data_cfg = dict(data_cfg or {})
+        config.check_keys("data", data_cfg, DATA_DEFAULTS)
+        cfg = {**DATA_DEFAULTS, **data_cfg}
+        splits = cfg["glove_splits"]
+        if not isinstance(splits, (list, tuple)):
+            raise config.ConfigError(
+                f"invalid value for 'data.glove_splits': {splits!r}; expected a list of "
+                f"split names from {list(ner_data.SPLITS)}."
+            )
+        for split in splits:
+            config.one_of(split, ner_data.SPLITS, "glove_splits", "data")
+        config.one_of(cfg["dataset"], ("conll2003",), "dataset", "data")
+        return cfg
+
+    def check_config(self, cfg: dict) -> None:
+        self.model_config(cfg["model"])
+        self.data_config(cfg["data"])
+
+    # -- data ---------------------------------------------------------------------------
+    def _sentences(self, split: str, cfg: dict, smoke: bool, limit: int | None = None):
+        sents = ner_data.load_split(split)
+        if smoke:
+            sents = sents[: SMOKE_SIZES[split]]
+        if split == "train" and cfg.get("max_train"):
+            sents = sents[: int(cfg["max_train"])]
+        if limit is not None:
+            sents = sents[:limit]
+        return sents
+
+    def fit_assets(self, data_cfg: dict, *, smoke: bool = False) -> dict:
+        """Vocabularies from the train split (plus GloVe's first ``glove_vocab`` words)."""
+        cfg = self.data_config(data_cfg)
+        glove_words = None
+        if cfg["glove_vocab"] or cfg["glove_splits"]:
+            from zoo.data.glove import load_glove
+
+            glove_words, _ = load_glove()
+        # Only the tokens of these splits are read (their tags never are).
+        extra = [
+            t
+            for split in cfg["glove_splits"]
+            for s in self._sentences(split, cfg, smoke)
+            for t in s["tokens"]
+        ]
+        return ner_data.fit_vocabularies(
+            self._sentences("train", cfg, smoke),
+            min_count=cfg["min_count"],
+            glove_words=glove_words,
+            glove_vocab=cfg["glove_vocab"],
+            glove_extra_tokens=extra,
+        )
+
+    def load_data(self, data_cfg, *, batch_size, seed=0, smoke=False):
+        cfg = self.data_config(data_cfg)
+        assets = self.fit_assets(cfg, smoke=smoke)
+        splits = {s: self._sentences(s, cfg, smoke) for s in ner_data.SPLITS}
+        train = ner_data.ner_pipeline(
+            splits["train"], assets, batch_size=batch_size, shuffle=True, seed=seed
+        )
+        validation = ner_data.ner_pipeline(splits["validation"], assets, batch_size=64)
+        test = ner_data.ner_pipeline(splits["test"], assets, batch_size=64, bucket=False)
+        info = {
+            "data_version": f"zoo_conll2003:{ner_data.Conll2003.VERSION} "
+            f"({ner_data.CONLL2003_WHEEL.filename})",
+            "sizes": {s: len(v) for s, v in splits.items()},
+            "vocab_sizes": {"words": len(assets["words"]) + 2, "chars": len(assets["chars"]) + 2},
+        }
+        return TaskData(train, validation, test, assets, info)
+
+    # -- model --------------------------------------------------------------------------
+    def build_model(self, model_cfg, assets, *, data_cfg=None, for_training=False):
+        """`zoo.tasks.ner.model.build_model`."""
+        return build_model(model_cfg, assets, for_training=for_training)
+
+    def compile_model(self, model, optimizer, train_cfg):
+        crf = crf_layer(model)
+        if crf is not None:
+            loss = CRFLoss(crf)
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+        model.compile(optimizer=optimizer, loss=loss)
+
+    def callbacks(self, model, data, train_cfg):
+        """`val_f1` (entity F1 on the validation split) in the epoch logs; the callback's
+        runtime is built once here and reads the weights as they train."""
+        return [_ValF1(self.runtime(model, data.assets, {}), data.validation)]
+
+    # -- evaluation ---------------------------------------------------------------------
+    def runtime(self, model, assets, config) -> NERRuntime:
+        """A `NERRuntime` (vocabulary lookups, compiled decode / predict functions)."""
+        return NERRuntime(model, assets, config)
+
+    def evaluate(self, runtime, data_cfg, *, split="test", limit=None):
+        """Entity precision/recall/F1 (%, seqeval, conlleval-compatible), per-type F1 and
+        token accuracy on a split (first `limit` sentences)."""
+        cfg = self.data_config(data_cfg)
+        sents = self._sentences(split, cfg, smoke=False, limit=limit)
+        ds = ner_data.ner_pipeline(sents, runtime.assets, batch_size=64, bucket=False, cache=False)
+        y_true, y_pred = runtime.collect(ds)
+        scores = entity_f1(y_true, y_pred)
+        out = {k: scores[k] for k in ("f1", "precision", "recall")}
+        for t in ("PER", "ORG", "LOC", "MISC"):
+            out[f"f1_{t}"] = scores["per_type"].get(t, {}).get("f1", 0.0)
+        correct = sum(a == b for t, p in zip(y_true, y_pred) for a, b in zip(t, p))
+        out["token_accuracy"] = 100.0 * correct / max(1, sum(len(t) for t in y_true))
+        out["sentences"] = len(sents)
+        return out
+
+    # -- TFLite (`zoo.export(..., format="tflite")`, `zoo.export.TFLiteModel`) -----------
+    def tflite_function(self, model, assets):
+        """TRANSITION: `zoo.export.tflite_flatbuffer` still asks the task whether it has a
+        TFLite export; the function itself is `NERRuntime.tflite_function`."""
+        return NERRuntime(model, assets, {}).tflite_function()
+
+    def tflite_preprocess(self, assets, texts):
+        """Raw strings -> one ``(inputs, tokens)`` per string: ``inputs`` as
+        `tflite_function` takes them (the SavedModel's tokenization, lookups and casing
+        classes, characters padded to `MAX_CHARS`; an empty text is one padding token),
+        ``tokens`` the list of token strings."""
+        vectorize = ner_data.make_vectorizer(assets)
+        out = []
+        for row in ner_data.tokenize(tf.constant(list(texts), tf.string)).to_list():
+            x = {k: v.numpy() for k, v in vectorize(tf.constant([row or [b""]])).items()}
+            x["chars"] = np.pad(
+                x["chars"], [(0, 0), (0, 0), (0, ner_data.MAX_CHARS - x["chars"].shape[2])]
+            )
+            out.append((x, [t.decode("utf-8") for t in row]))
+        return out
+
+    def tflite_postprocess(self, assets, outputs, context):
+        """The interpreter's outputs for one string (and its tokens) -> ``{"tokens",
+        "tags", "entities"}`` as `predict` gives them."""
+        names = list(assets.get("tags", TAGS))
+        tokens = context
+        tags = [names[int(i)] for i in np.reshape(outputs["tags"], [-1])[: len(tokens)]]
+        return {"tokens": tokens, "tags": tags, "entities": entities_from_tags(tokens, tags)}
+
+    def tflite_signature(self, assets):
+        """What an on-device app needs to feed and read ``model.tflite`` (JSON-able)."""
+        return {
+            "inputs": {
+                "words": {"dtype": "int32", "shape": [1, "T >= 1"]},
+                "chars": {"dtype": "int32", "shape": [1, "T", ner_data.MAX_CHARS]},
+                "casing": {"dtype": "int32", "shape": [1, "T"]},
+            },
+            "outputs": {
+                "tags": {
+                    "dtype": "int32",
+                    "shape": [1, "T"],
+                    "values": "index into assets/tags.json",
+                },
+                "emissions": {"dtype": "float32", "shape": [1, "T", NUM_TAGS]},
+            },
+            "preprocessing": {
+                "tokenization": (
+                    "zoo.data.ner.tokenize: every character that is not a letter, digit, "
+                    "mark, '_', space, '.', '-', ''' or '&' is its own token; a possessive "
+                    "'s is split off; split on whitespace; a final '.' is split off a token "
+                    "unless it has another '.' or is one character; at most "
+                    f"{ner_data.MAX_TOKENS} tokens"
+                ),
+                "words": "id = 2 + index of the lower-cased token in assets/words.json; "
+                "0 = padding, 1 = unknown",
+                "chars": f"first {ner_data.MAX_CHARS} characters (Unicode code points) of the "
+                "token (case kept), id = 2 + index in assets/chars.json, 1 = unknown; "
+                f"padded with 0 to {ner_data.MAX_CHARS}",
+                "casing": {
+                    "classes": list(ner_data.CASING_CLASSES),
+                    "rule": "zoo.data.ner.casing_ids: id = index in classes (0 = padding)",
+                },
+                "empty_text": "a single padding token (all ids 0)",
+            },
+            "postprocessing": (
+                "tags[t] names the tag of token t (IOB2, already Viterbi-decoded with the "
+                "CRF's constrained transitions); entities = maximal B-X I-X... runs"
+            ),
+        }
+
+    def example_inputs(self):
+        return [
+            "Pankaj lives in Munich",
+            "EU rejects German call to boycott British lamb.",
+            "Angela Merkel met Emmanuel Macron in Paris on Tuesday, Reuters reported.",
+        ]

@@ -1,0 +1,184 @@
+"""`SentimentTask`: data glue, compile, evaluation and the TFLite pre/postprocessing."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from zoo.data import sentiment as data
+from zoo.tasks.base import Task, TaskData
+from zoo.tasks.sentiment.model import build_model, check_assets, check_model_config
+from zoo.tasks.sentiment.runtime import SentimentRuntime
+
+__all__ = ["SentimentTask"]
+
+
+def _hard_accuracy(y_true, y_pred):
+    """Per-example 0/1 correctness with both sides thresholded at 0.5, so that soft
+    training targets (``data.soft_labels``) are scored like hard labels."""
+    y_true = ops.reshape(ops.cast(y_true, "float32"), (-1,))
+    y_pred = ops.reshape(ops.cast(y_pred, "float32"), (-1,))
+    return ops.cast(ops.equal(y_true >= 0.5, y_pred >= 0.5), "float32")
+
+
+class SentimentTask(Task):
+    """Binary sentence sentiment; see `zoo.tasks.sentiment` for the config keys."""
+
+    name: ClassVar[str] = "sentiment"
+    primary_metric: ClassVar[str] = "accuracy"
+    monitor: ClassVar[str] = "val_accuracy"
+    monitor_mode: ClassVar[str] = "max"
+    eval_subset_size: ClassVar[int] = 500
+
+    # -- data -------------------------------------------------------------------------
+    def load_data(
+        self, data_cfg: dict, *, batch_size: int, seed: int = 0, smoke: bool = False
+    ) -> TaskData:
+        """`zoo.data.sentiment.load_data` as a `TaskData`: batches of
+        ``(ids int32 [batch, time], label float32 [batch])``."""
+        out = data.load_data(data_cfg, batch_size=batch_size, seed=seed, smoke=smoke)
+        try:
+            from zoo.data.glove import coverage
+
+            out["info"]["glove_coverage"] = round(coverage(out["assets"]["vocabulary"]), 4)
+        except Exception:  # noqa: BLE001 - a fact for the model card, never fatal
+            pass
+        return TaskData(out["train"], out["validation"], out["test"], out["assets"], out["info"])
+
+    def check_config(self, cfg: dict) -> None:
+        check_model_config(cfg["model"])
+        data.check_data_cfg(cfg["data"])
+
+    # -- model ------------------------------------------------------------------------
+    def build_model(
+        self,
+        model_cfg: dict,
+        assets: dict,
+        *,
+        data_cfg: dict | None = None,
+        for_training: bool = False,
+    ) -> keras.Model:
+        """The classifier: ids int32 ``[batch, time]`` -> P(positive) float32 ``[batch, 1]``.
+
+        With ``for_training=True`` and ``embedding_init: glove`` the embedding rows are
+        GloVe's (`zoo.data.glove.embedding_matrix`, OOV rows N(0, 0.1) seeded).
+        """
+        return build_model(model_cfg, assets, for_training=for_training)
+
+    def compile_model(
+        self, model: keras.Model, optimizer: keras.optimizers.Optimizer, train_cfg: dict
+    ) -> None:
+        """Binary cross-entropy (``train.label_smoothing``, default 0) and accuracy."""
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.BinaryCrossentropy(
+                label_smoothing=float(train_cfg.get("label_smoothing") or 0.0)
+            ),
+            metrics=[keras.metrics.MeanMetricWrapper(_hard_accuracy, name="accuracy")],
+        )
+
+    # -- evaluation and inference ----------------------------------------------------
+    def runtime(self, model: keras.Model, assets: dict, config: dict) -> SentimentRuntime:
+        """A `SentimentRuntime` (vocabulary lookup, compiled serving function)."""
+        return SentimentRuntime(model, assets, config)
+
+    def evaluate(
+        self,
+        runtime: SentimentRuntime,
+        data_cfg: dict,
+        *,
+        split: str = "test",
+        limit: int | None = None,
+    ) -> dict[str, float]:
+        """``{"accuracy": percent, "loss": mean BCE, "examples": n}`` on a split (first
+        `limit` examples in the split's fixed order when given)."""
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(
+                f"Received an invalid value for argument 'limit', expected None or a positive int, got {limit!r}."
+            )
+        cfg = data.check_data_cfg(data_cfg)
+        vocab, _, max_length = check_assets(runtime.assets)
+        raw = data.read_split(cfg["dataset"], split, data_dir=cfg["data_dir"])
+        if limit is not None:
+            raw = raw.take(limit)
+        ds = data.make_dataset(raw, vocab, batch_size=256, max_length=max_length, cache=False)
+        probs, labels = [], []
+        for ids, y in ds:
+            probs.append(np.asarray(runtime.model(ids, training=False), np.float64).reshape(-1))
+            labels.append(y.numpy().reshape(-1))
+        p, y = np.concatenate(probs), np.concatenate(labels)
+        eps = 1e-7
+        pc = np.clip(p, eps, 1 - eps)
+        loss = float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc)))
+        return {
+            "accuracy": float(100.0 * np.mean((p >= 0.5) == (y >= 0.5))),
+            "loss": loss,
+            "examples": int(len(y)),
+        }
+
+    # -- TFLite (`zoo.export(..., format="tflite")`, `zoo.export.TFLiteModel`) -----------
+    def tflite_function(self, model: keras.Model, assets: dict):
+        """TRANSITION: `zoo.export.tflite_flatbuffer` still asks the task whether it has a
+        TFLite export; the function itself is `SentimentRuntime.tflite_function`."""
+        return SentimentRuntime(model, assets, {}).tflite_function()
+
+    def tflite_preprocess(self, assets: dict, texts: list[str]) -> list[tuple[dict, None]]:
+        """Raw strings -> one ``({"token_ids": int32 [1, time]}, None)`` per string: the
+        SavedModel's preprocessing (`zoo.data.sentiment.tokenize`, truncation to
+        ``max_length``) with the vocabulary asset; an empty text is one padding id."""
+        vocab, _, max_length = check_assets(assets)
+        lookup = keras.layers.StringLookup(
+            vocabulary=vocab[2:], mask_token="", oov_token="[UNK]", num_oov_indices=1
+        )
+        tokens = data.tokenize(tf.constant(list(texts), tf.string))[:, :max_length]
+        rows = tf.cast(lookup(tokens), tf.int32).to_list()
+        return [({"token_ids": np.asarray([row or [0]], np.int32)}, None) for row in rows]
+
+    def tflite_postprocess(self, assets: dict, outputs: dict, context=None) -> dict[str, Any]:
+        """The interpreter's outputs for one string -> ``{"label", "probability"}`` as
+        `predict` gives them."""
+        _, labels, _ = check_assets(assets)
+        p = float(np.reshape(outputs["positive_probability"], [-1])[0])
+        return {"label": labels[int(p >= 0.5)], "probability": p if p >= 0.5 else 1.0 - p}
+
+    def tflite_signature(self, assets: dict) -> dict[str, Any]:
+        """What an on-device app needs to feed and read ``model.tflite`` (JSON-able)."""
+        _, labels, max_length = check_assets(assets)
+        return {
+            "inputs": {"token_ids": {"dtype": "int32", "shape": [1, "time >= 1"]}},
+            "outputs": {"positive_probability": {"dtype": "float32", "shape": [1]}},
+            "preprocessing": {
+                "steps": [
+                    "replace Unicode separators and control characters "
+                    "(RE2 [\\p{Z}\\p{Cc}]) with a space",
+                    "lower-case (Unicode)",
+                    "apply `regex_rules` in order (RE2 syntax, replace all matches)",
+                    "split on whitespace",
+                    f"keep the first max_length={max_length} tokens",
+                    "id = index of the token in assets/vocabulary.json "
+                    "(0 = '' padding, 1 = '[UNK]' for unknown tokens)",
+                    "an empty text is the single id 0",
+                ],
+                "regex_rules": [list(rule) for rule in data._RULES],
+                "max_length": max_length,
+                "vocabulary": "assets/vocabulary.json",
+            },
+            "postprocessing": (
+                f"p = positive_probability; label = {labels}[p >= 0.5]; "
+                "probability of that label = max(p, 1 - p)"
+            ),
+        }
+
+    def example_inputs(self) -> list[str]:
+        return [
+            "There is nothing to like in this movie.",
+            "A gorgeous, witty and deeply moving film.",
+            "The plot is thin and the acting is worse.",
+            "Not bad at all: I'd happily watch it again.",
+        ]
