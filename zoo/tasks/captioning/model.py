@@ -11,8 +11,9 @@ Architecture (`CaptioningModel`):
 * **Decoder.** ``Embedding`` -> one of our recurrent layers (`zoo.layers.make_recurrent`,
   any cell) whose initial state is computed from the mean-pooled image features
   (``tanh(Dense(pooled))``, one per state tensor); optionally the pooled features are
-  also fed at every step (``image_every_step``). Then Luong (dot, "general") attention
-  of each decoder output over the feature grid (``attention: true``), ``[output;
+  also fed at every step (``image_every_step``). Then Luong "general" attention
+  (`zoo.tasks.attention.Attention`, dot score on a projected query) of each decoder
+  output over the feature grid (``attention: true``), ``[output;
   context] -> Dense(tanh) -> Dropout -> Dense(vocab)`` logits.
 * **Training**: teacher forcing (input ``<start> w1 .. wn``, target ``w1 .. wn <end>``),
   cross-entropy weighted by the padding mask (the mask is also passed explicitly to
@@ -43,6 +44,7 @@ from zoo import config
 from zoo.data import captioning as cdata
 from zoo.layers import make_recurrent
 from zoo.tasks import decoding
+from zoo.tasks.attention import Attention
 
 MODEL_KEYS = {
     "cell",
@@ -171,7 +173,8 @@ class CaptioningModel(keras.Model):
             cell, units, return_sequences=True, return_state=True, name="decoder_rnn"
         )
         self.query_proj = keras.layers.Dense(feature_dim, use_bias=False, name="attention_query")
-        self.attention = keras.layers.Attention(name="attention")
+        # Luong "general" = this query projection + the shared dot score (no weights of its own)
+        self.attention = Attention("dot", name="attention")
         self.combine = keras.layers.Dense(units, activation="tanh", name="combine")
         self.drop = keras.layers.Dropout(dropout)
         self.out = keras.layers.Dense(vocab_size, dtype="float32", name="logits")
@@ -207,9 +210,7 @@ class CaptioningModel(keras.Model):
         attn = None
         if self.use_attention:
             query = self.query_proj(seq)
-            context, attn = self.attention(
-                [query, features], return_attention_scores=True, training=training
-            )
+            context, attn = self.attention(query, features)
             seq = ops.concatenate([seq, context], axis=-1)
         h = self.drop(self.combine(seq), training=training)
         return self.out(h), attn, new_states
