@@ -10,7 +10,7 @@ import tensorflow as tf
 from zoo import config
 from zoo.layers import make_recurrent
 from zoo.tasks import TASKS
-from zoo.tasks.base import Task, TaskData
+from zoo.tasks.base import Runtime, Task, TaskData
 
 
 def register() -> None:
@@ -36,6 +36,19 @@ def make_arrays(data_cfg: dict, seed: int, split: str):
         x[5:] = np.nan
     y = (x.sum(axis=(1, 2)) > 0).astype("float32")[:, None]
     return x, y
+
+
+class ToyRuntime(Runtime):
+    def predict(self, inputs):
+        p = self.model.predict(np.stack(inputs), verbose=0)[:, 0]
+        return [self.assets["labels"][int(v > 0.5)] for v in p]
+
+    def serving_functions(self):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None], tf.float32)])
+        def serve(x):
+            return {"probability": self.model(x, training=False)[:, 0]}
+
+        return {"serving_default": serve}
 
 
 class ToyTask(Task):
@@ -79,16 +92,15 @@ class ToyTask(Task):
     def compile_model(self, model, optimizer, train_cfg):
         model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
 
-    def evaluate(self, model, assets, data_cfg, *, split="test", limit=None):
+    def runtime(self, model, assets, config):
+        return ToyRuntime(model, assets, config)
+
+    def evaluate(self, runtime, data_cfg, *, split="test", limit=None):
         x, y = make_arrays(data_cfg, 0, split)
         if limit:
             x, y = x[:limit], y[:limit]
-        p = model.predict(x, verbose=0)
+        p = runtime.model.predict(x, verbose=0)
         return {"accuracy": float(np.mean((p > 0.5) == (y > 0.5)) * 100)}
-
-    def predict(self, model, assets, inputs):
-        p = model.predict(np.stack(inputs), verbose=0)[:, 0]
-        return [assets["labels"][int(v > 0.5)] for v in p]
 
     def example_inputs(self):
         return [np.ones((6, 3), "float32")]

@@ -140,7 +140,7 @@ def _interpreter(**kwargs):
 
 
 def tflite_flatbuffer(zoo_model) -> bytes:
-    """The task's numeric model (`Task.tflite_function`: ids in, scores/tags out, batch of
+    """The task's numeric model (`Runtime.tflite_function`: ids in, scores/tags out, batch of
     one) converted to a TFLite flatbuffer with builtin ops only.
 
     Variables become constants (the stock interpreter has no resource variables) and
@@ -148,7 +148,7 @@ def tflite_flatbuffer(zoo_model) -> bytes:
     `Task.tflite_preprocess` and ``tflite_signature.json``).
     """
     task = zoo_model.task
-    if not hasattr(task, "tflite_function"):
+    if not hasattr(zoo_model.runtime, "tflite_function"):
         raise ExportError(
             f"TFLite export is available for the tasks {list(TFLITE_TASKS)}, not "
             f"{task.name!r}. Use format='saved_model'."

@@ -267,9 +267,7 @@ class ZooModel:
 
     def evaluate(self, split: str = "test", limit: int | None = None) -> dict:
         """Metrics on a split of the model's dataset (first `limit` examples)."""
-        from zoo.tasks import base
-
-        return base.evaluate(self.task, self.runtime, self.config["data"], split=split, limit=limit)
+        return self.task.evaluate(self.runtime, self.config["data"], split=split, limit=limit)
 
     def __repr__(self) -> str:
         metric = self.metadata.get("metrics", {}).get(self.task.primary_metric)

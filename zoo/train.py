@@ -39,7 +39,6 @@ from zoo import config as zoo_config
 from zoo import registry
 from zoo.data.sources import zoo_home
 from zoo.tasks import get_task
-from zoo.tasks.base import evaluate
 
 TRAIN_DEFAULTS = {
     "epochs": 20,
@@ -267,9 +266,9 @@ def train_from_config(
 
     subset_limit = task.eval_subset_size
     runtime = task.runtime(model, data.assets, config)
-    subset = evaluate(task, runtime, config["data"], split="test", limit=subset_limit)
+    subset = task.evaluate(runtime, config["data"], split="test", limit=subset_limit)
     # Smoke runs (tests, notebooks) stop at the subset; real runs evaluate the whole split.
-    metrics = subset if smoke else evaluate(task, runtime, config["data"], split="test")
+    metrics = subset if smoke else task.evaluate(runtime, config["data"], split="test")
 
     result = TrainResult(
         model=model,

@@ -140,7 +140,7 @@ class Task:
     # -- inference and evaluation ----------------------------------------------------
     def runtime(self, model: keras.Model, assets: dict, config: dict) -> Runtime:
         """The task's `Runtime` for a trained `model` with its `assets` and full `config`."""
-        return _TransitionRuntime(self, model, assets, config)  # TRANSITION: tasks override
+        raise NotImplementedError
 
     def evaluate(
         self,
@@ -158,30 +158,6 @@ class Task:
     def example_inputs(self) -> list:
         """A few raw inputs for the demo and the smoke tests."""
         raise NotImplementedError
-
-
-class _TransitionRuntime(Runtime):
-    """TRANSITION (removed once every task has its own Runtime): the old Task methods."""
-
-    def __init__(self, task, model, assets, config):
-        super().__init__(model, assets, config)
-        object.__setattr__(self, "task", task)
-
-    def predict(self, inputs):
-        return self.task.predict(self.model, self.assets, inputs)
-
-    def serving_functions(self):
-        return self.task.serving_functions(self.model, self.assets)
-
-    def tflite_function(self):
-        return self.task.tflite_function(self.model, self.assets)
-
-
-def evaluate(task, runtime: Runtime, data_cfg: dict, **kwargs) -> dict:
-    """TRANSITION: `task.evaluate` with the new (runtime) or old (model, assets) signature."""
-    if isinstance(runtime, _TransitionRuntime):
-        return task.evaluate(runtime.model, runtime.assets, data_cfg, **kwargs)
-    return task.evaluate(runtime, data_cfg, **kwargs)
 
 
 def masked_fill_value(dtype) -> float:

@@ -167,11 +167,6 @@ class NERTask(Task):
         return out
 
     # -- TFLite (`zoo.export(..., format="tflite")`, `zoo.export.TFLiteModel`) -----------
-    def tflite_function(self, model, assets):
-        """TRANSITION: `zoo.export.tflite_flatbuffer` still asks the task whether it has a
-        TFLite export; the function itself is `NERRuntime.tflite_function`."""
-        return NERRuntime(model, assets, {}).tflite_function()
-
     def tflite_preprocess(self, assets, texts):
         """Raw strings -> one ``(inputs, tokens)`` per string: ``inputs`` as
         `tflite_function` takes them (the SavedModel's tokenization, lookups and casing

@@ -123,11 +123,6 @@ class SentimentTask(Task):
         }
 
     # -- TFLite (`zoo.export(..., format="tflite")`, `zoo.export.TFLiteModel`) -----------
-    def tflite_function(self, model: keras.Model, assets: dict):
-        """TRANSITION: `zoo.export.tflite_flatbuffer` still asks the task whether it has a
-        TFLite export; the function itself is `SentimentRuntime.tflite_function`."""
-        return SentimentRuntime(model, assets, {}).tflite_function()
-
     def tflite_preprocess(self, assets: dict, texts: list[str]) -> list[tuple[dict, None]]:
         """Raw strings -> one ``({"token_ids": int32 [1, time]}, None)`` per string: the
         SavedModel's preprocessing (`zoo.data.sentiment.tokenize`, truncation to
