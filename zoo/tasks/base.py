@@ -26,6 +26,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -39,8 +40,34 @@ class Runtime(tf.Module):
     tracks the tables, so `tf.saved_model.save` finds them). Nothing is ever set on the
     Keras model from outside: serving state lives here.
 
-    Subclasses implement `predict` and `serving_functions`; tasks with a TFLite export
-    also implement `tflite_function`.
+    Subclasses implement `predict` and `serving_functions`, and for TFLite / ONNX
+    export `portable_functions` and `calibration_inputs`.
+
+    The deployment contract (`zoo.export`, `zoo.load_exported`), per task:
+
+    * `portable_functions()`: the numeric core, no strings, each a `tf.function` with a
+      full ``input_signature`` (named `tf.TensorSpec`s, static batch where the recurrent
+      loop needs it to lower to builtins) that returns a dict of named tensors. Each
+      converts to TFLite builtins and to ONNX and is written as ``<fn>.tflite`` /
+      ``<fn>.onnx``. Sentiment: ``{"classify"}``; NER: ``{"tag"}``; translation and
+      captioning: ``{"encode", "decode_step"}``.
+    * `calibration_inputs(n)`: up to `n` representative inputs per portable function
+      for full-integer quantization, read offline from the validation split (or built
+      from `Task.example_inputs`).
+    * ``zoo/tasks/<task>/client.py``: a class (``SentimentClient``, ``NERClient``,
+      ``TranslationClient``, ``CaptioningClient``) with
+      ``__init__(self, run, assets: dict, config: dict)``, where
+      ``run(fn_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]``
+      calls one exported portable function (TFLite, ONNX Runtime, or the
+      `tf.function` itself), and ``predict(inputs: list) -> list`` returning exactly
+      what ``zoo.load(name).predict(inputs)`` returns (tokenizing, detokenizing and
+      decoding loops live in the client; TF string ops are allowed where they are
+      needed to tokenize exactly like the graph). `assets` are the preset's assets
+      (``assets/<key>.json`` of the export), `config` its ``config.json``. Plus a module
+      function ``from_serving(outputs: dict[str, np.ndarray]) -> list`` turning the
+      SavedModel ``serving_default`` outputs into the same list.
+    * Scoring predictions (int8 vs float, measured at export time through the client):
+      `Task.eval_examples` + `Task.score`.
     """
 
     def __init__(self, model: keras.Model, assets: dict, config: dict, name: str | None = None):
@@ -57,6 +84,17 @@ class Runtime(tf.Module):
     def serving_functions(self) -> dict[str, Any]:
         """`tf.function`s on raw input for export; must contain ``"serving_default"``.
         Each takes and returns tensors only (strings in, strings/numbers out)."""
+        raise NotImplementedError
+
+    def portable_functions(self) -> dict[str, Any]:
+        """Numeric-only `tf.function`s (full ``input_signature``, dict outputs) for
+        TFLite and ONNX export; see the class docstring. Default: none."""
+        return {}
+
+    def calibration_inputs(self, n: int) -> dict[str, list[dict[str, np.ndarray]]]:
+        """``{fn_name: [inputs, ...]}``: up to `n` representative input dicts per portable
+        function (numpy arrays matching its ``input_signature``), offline, for int8
+        calibration."""
         raise NotImplementedError
 
 
@@ -157,6 +195,22 @@ class Task:
 
     def example_inputs(self) -> list:
         """A few raw inputs for the demo and the smoke tests."""
+        raise NotImplementedError
+
+    # -- scoring raw predictions (export-time int8 vs float measurement) -------------
+    def eval_examples(
+        self, data_cfg: dict, *, split: str = "test", limit: int | None = None
+    ) -> tuple[list, list]:
+        """``(inputs, references)`` of the first `limit` examples of a split, in the order
+        `evaluate` reads them (so ``limit=eval_subset_size`` is the subset the tests and
+        ``zoo evaluate`` use): `inputs` raw, as ``predict`` takes them; `references`
+        whatever `score` compares predictions with (labels, tag lists, reference texts)."""
+        raise NotImplementedError
+
+    def score(self, predictions: list, references: list) -> dict[str, float]:
+        """Metrics of `predictions` (what ``predict`` returned for `eval_examples`' inputs,
+        from any runtime: Keras, SavedModel, TFLite, ONNX) against `references`; contains
+        `primary_metric`, on the same scale as `evaluate` (percent for accuracy/F1)."""
         raise NotImplementedError
 
 
