@@ -19,6 +19,8 @@ per while-loop iteration) and what else was measured: ``docs/performance.md``.
 
 from __future__ import annotations
 
+import contextlib
+
 import tensorflow as tf
 
 from zoo.layers.cell import gate_inputs
@@ -48,9 +50,24 @@ def _unstack(tensor):
 UNROLL = 2
 
 
-def _loop(steps, body, loop_vars, unroll=UNROLL):
+@contextlib.contextmanager
+def one_step_per_iteration():
+    """Loops traced inside run one step per while-loop iteration (one TensorArray write
+    per iteration at index t): the pattern tf2onnx converts to an ONNX ``Loop`` with
+    scan outputs (two writes per iteration make it fail). Used by `zoo.export`."""
+    global UNROLL
+    saved, UNROLL = UNROLL, 1
+    try:
+        yield
+    finally:
+        UNROLL = saved
+
+
+def _loop(steps, body, loop_vars, unroll=None):
     """``body(t, *loop_vars) -> (t + 1, *loop_vars)`` for t in ``range(steps)``, with
-    ``unroll`` steps per while-loop iteration and a second loop for the remainder."""
+    ``unroll`` (default `UNROLL`) steps per while-loop iteration and a second loop for
+    the remainder."""
+    unroll = UNROLL if unroll is None else unroll
     if unroll <= 1:
         return tf.while_loop(
             lambda t, *_: t < steps,
