@@ -61,6 +61,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from zoo import config
+from zoo.data import lexicon
 from zoo.data.sources import Artifact, fetch, zoo_home
 from zoo.data.tfds_read import NO_AUTOCACHE
 
@@ -629,7 +630,8 @@ def make_dataset(
     """Batched ``(token_ids, label)`` pipeline from an unbatched ``(text, label)`` dataset.
 
     Args:
-        ds: yields ``(text: tf.string [], label: int [])``.
+        ds: yields ``(text: tf.string [], label: int [])``, or
+            ``(text, label, weight: float32 [])`` for weighted training examples.
         vocabulary: from `fit_vocabulary` (``""`` at 0, ``"[UNK]"`` at 1).
         max_length: sequences are truncated to this many tokens.
         shuffle: shuffle examples each epoch with `seed` (deterministic order per seed).
@@ -639,7 +641,8 @@ def make_dataset(
         cache: cache the vectorized examples in memory (before shuffling).
 
     Returns:
-        A dataset of ``(ids: int32 [batch, time], label: float32 [batch])``; padding
+        A dataset of ``(ids: int32 [batch, time], label: float32 [batch])`` (plus
+        ``weight: float32 [batch]`` when `ds` has weights); padding
         is 0 (the mask is ``ids != 0``); time = the longest sentence in the batch
         (at least 1). Prefetched.
     """
@@ -653,13 +656,14 @@ def make_dataset(
         )
     vectorizer = _vectorizer(vocabulary)
 
-    def vectorize(texts, labels):
+    def vectorize(texts, labels, *weight):
         ids = vectorizer(texts)[:, :max_length]
-        return ids, tf.cast(labels, tf.float32)
+        return (ids, tf.cast(labels, tf.float32), *weight)
 
     # Vectorize in blocks (much faster than per example), then unbatch for batching.
     ds = ds.batch(512).map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-    ds = ds.map(lambda ids, y: (tf.cast(ids, tf.int32), y))
+    ds = ds.map(lambda ids, *rest: (tf.cast(ids, tf.int32), *rest))
+    padded_shapes = ([None], [], [])[: len(ds.element_spec)]
     if cache:
         ds = ds.cache()
     if shuffle:
@@ -667,15 +671,17 @@ def make_dataset(
     if bucketing:
         bounds = [b for b in (8, 16, 24, 32, 48, 64) if b < max_length]
         ds = ds.bucket_by_sequence_length(
-            lambda ids, y: tf.maximum(tf.shape(ids)[0], 1),
+            lambda ids, *rest: tf.maximum(tf.shape(ids)[0], 1),
             bucket_boundaries=[b + 1 for b in bounds],
             bucket_batch_sizes=[batch_size] * (len(bounds) + 1),
-            padded_shapes=([None], []),
+            padded_shapes=padded_shapes,
         )
     else:
-        ds = ds.padded_batch(batch_size, padded_shapes=([None], []))
+        ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes)
     # An empty sentence would give a [batch, 0] tensor: keep at least one (padding) step.
-    ds = ds.map(lambda ids, y: (tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]]), y))
+    ds = ds.map(
+        lambda ids, *rest: (tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]]), *rest)
+    )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -687,6 +693,7 @@ DATA_KEYS = {
     "data_dir",
     "soft_labels",
     "glove_vocabulary",
+    *lexicon.LEXICON_DEFAULTS,  # extra rated words/snippets (zoo.data.lexicon), off by default
 }
 
 
@@ -703,7 +710,7 @@ def check_data_cfg(data_cfg: dict | None) -> dict:
     # How many of GloVe's most frequent words to add to the vocabulary.
     config.non_negative_int(cfg["glove_vocabulary"], "glove_vocabulary", "data")
     _builder_name(cfg["dataset"])
-    return cfg
+    return lexicon.check_lexicon_cfg(cfg)
 
 
 def _count(ds: tf.data.Dataset) -> int:
@@ -747,6 +754,12 @@ def load_data(
     vocab = fit_vocabulary(raw["train"].map(lambda t, y: t), max_tokens=cfg["max_tokens"])
     train_vocabulary_size = len(vocab)
     vocab = extend_vocabulary(vocab, cfg["glove_vocabulary"])
+    sizes = {s: _count(raw[s]) for s in SPLITS}
+    extra_counts = None
+    if lexicon.enabled(cfg):  # after the vocabulary: extras add examples, not words
+        raw["train"], extra_counts = lexicon.augment_train(raw["train"], cfg, vocab)
+        if smoke:  # the mix, shuffled, at smoke size
+            raw["train"] = raw["train"].take(SMOKE_SIZES["train"])
     out: dict[str, Any] = {
         s: make_dataset(
             raw[s],
@@ -759,7 +772,6 @@ def load_data(
         )
         for s in SPLITS
     }
-    sizes = {s: _count(raw[s]) for s in SPLITS}
     out["assets"] = {
         "vocabulary": vocab,
         "labels": list(LABELS),
@@ -780,6 +792,8 @@ def load_data(
         "vocabulary_size": len(vocab),
         "smoke": smoke,
     }
+    if extra_counts is not None:
+        out["info"]["extra_train_examples"] = extra_counts
     return out
 
 
