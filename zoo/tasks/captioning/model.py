@@ -215,6 +215,20 @@ class CaptioningModel(keras.Model):
         h = self.drop(self.combine(seq), training=training)
         return self.out(h), attn, new_states
 
+    def decode_step(self, tokens, features, pooled, states):
+        """One generation step, no time loop (so it converts to TFLite builtins with a
+        dynamic batch): tokens int [N] -> (logits [N, V], new states). The same numbers
+        as `decode_steps` on ``tokens[:, None]`` (the layer's `step` is its loop body)."""
+        x = self.embedding(tokens)
+        if self.image_every_step:
+            x = ops.concatenate([x, pooled], axis=-1)
+        h, new_states = self.rnn.step(x, list(states))
+        seq = h[:, None]
+        if self.use_attention:
+            context, _ = self.attention(self.query_proj(seq), features)
+            seq = ops.concatenate([seq, context], axis=-1)
+        return self.out(self.combine(seq))[:, 0], new_states
+
     def call(self, inputs, training=False):
         images, caption_in = inputs
         features, pooled, states = self.encode(images, training=training)
@@ -254,8 +268,8 @@ def _step_fn(model: CaptioningModel):
 
     def step(tokens, states):
         features, pooled, *rnn_states = states
-        logits, _, new = model.decode_steps(tokens[:, None], features, pooled, rnn_states)
-        return logits[:, 0], (features, pooled, *new)
+        logits, new = model.decode_step(tokens, features, pooled, rnn_states)
+        return logits, (features, pooled, *new)
 
     return step
 

@@ -16,8 +16,15 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data import captioning as cdata
+from zoo.tasks import portable
 from zoo.tasks.base import Runtime
-from zoo.tasks.captioning.model import CaptioningModel, beam_search, greedy_decode, greedy_search
+from zoo.tasks.captioning.model import (
+    CaptioningModel,
+    _step_fn,
+    beam_search,
+    greedy_decode,
+    greedy_search,
+)
 
 
 def ids_to_strings(ids: tf.Tensor, vocabulary: list[str]) -> tf.Tensor:
@@ -95,6 +102,17 @@ def to_batch(images, image_size: int) -> tf.Tensor:
     return tf.stack([one_image(x, image_size) for x in images])
 
 
+def settings(config: dict) -> dict:
+    """Decoding settings from a preset config: ``{"max_length", "beam_size",
+    "image_size"}`` (shared by the runtime and `zoo.tasks.captioning.client`)."""
+    model_cfg, data_cfg = config.get("model") or {}, config.get("data") or {}
+    return {
+        "max_length": int(model_cfg.get("max_length", cdata.MAX_CAPTION_TOKENS)),
+        "beam_size": max(1, int(model_cfg.get("eval_beam_size", 3))),
+        "image_size": int(data_cfg.get("image_size", cdata.DEFAULT_IMAGE_SIZE)),
+    }
+
+
 class CaptioningRuntime(Runtime):
     """A `CaptioningModel` with its vocabulary: compiled decoders, predict and serving.
 
@@ -105,13 +123,15 @@ class CaptioningRuntime(Runtime):
 
     def __init__(self, model: CaptioningModel, assets: dict, config: dict, name: str | None = None):
         super().__init__(model, assets, config, name=name)
-        model_cfg, data_cfg = config.get("model") or {}, config.get("data") or {}
         # Untracked: plain Python values and a cache of compiled functions.
         object.__setattr__(self, "vocabulary", list(assets["vocabulary"]))
         object.__setattr__(self, "compiled", {})
-        self.max_length = int(model_cfg.get("max_length", cdata.MAX_CAPTION_TOKENS))
-        self.beam_size = max(1, int(model_cfg.get("eval_beam_size", 3)))
-        self.image_size = int(data_cfg.get("image_size", cdata.DEFAULT_IMAGE_SIZE))
+        s = settings(config)
+        self.max_length, self.beam_size, self.image_size = (
+            s["max_length"],
+            s["beam_size"],
+            s["image_size"],
+        )
 
     def _decoder_fn(self, beam_size: int, max_length: int):
         key = (beam_size, max_length)
@@ -200,3 +220,39 @@ class CaptioningRuntime(Runtime):
             return {"captions": ids_to_strings(ids, vocabulary)}
 
         return {"serving_default": serving_default, "beam_search": serving_beam}
+
+    # -- TFLite / ONNX ----------------------------------------------------------------
+    def portable_functions(self) -> dict[str, Any]:
+        """``encode``: ``image`` float32 ``[1, S, S, 3]`` in [0, 1] -> ``features [1, G,
+        F]``, ``pooled [1, F]``, ``state0`` (, ``state1`` for an LSTM) ``[1, units]``;
+        ``decode_step``: ``tokens`` int32 ``[N]`` + those (N rows) -> ``logits`` float32
+        ``[N, V]`` and the new ``state*`` (see `zoo.tasks.portable`)."""
+        model = self.model
+
+        def init(image):
+            features, pooled, states = model.encode(image)
+            return (features, pooled, *states)
+
+        size = self.image_size
+        names = ["features", "pooled"] + [f"state{i}" for i in range(model.n_states)]
+        return portable.encoder_decoder_functions(
+            init,
+            tf.TensorSpec([1, size, size, 3], tf.float32, name="image"),
+            _step_fn(model),
+            names,
+        )
+
+    def calibration_inputs(self, n: int) -> dict[str, list[dict[str, np.ndarray]]]:
+        """Up to `n` inputs per portable function: the first `n` validation images and
+        the decoder steps of their greedy captions (read offline from the local dataset)."""
+        dataset = (self.config.get("data") or {}).get("dataset", "zoo_emoji_captions")
+        images = cdata.load_split_arrays(
+            "validation", image_size=self.image_size, limit=n, dataset=dataset
+        )["images"]
+        encode = [{"image": image[None]} for image in images]
+        run = portable.tf_runner(self.portable_functions())
+        encoded = [run("encode", x) for x in encode]
+        steps = portable.calibration_steps(
+            run, encoded, cdata.START_ID, cdata.END_ID, n, self.max_length
+        )
+        return {"encode": encode, "decode_step": steps}
