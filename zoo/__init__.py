@@ -7,6 +7,8 @@ Public API::
     m = zoo.load("ner_bilstm_conll2003")    # a trained model, offline, sha256-verified
     m.predict(["Pankaj lives in Munich"])
     zoo.export("sentiment_bilstm_mr", "out/")  # SavedModel on raw strings
+    zoo.export("sentiment_lstm_mr", "lite/", format="tflite", quantize="int8")
+    zoo.load_exported("lite/").predict(["A gorgeous film."])  # any export format
 
 Subpackages: `zoo.layers` (SimpleRNN, LSTM, GRU, Bidirectional), `zoo.data`
 (sources, TFDS builders, tf.data pipelines), `zoo.tasks` (the four task architectures).
@@ -27,9 +29,20 @@ _LAZY = {
     "list_models": "zoo.registry",
     "info": "zoo.registry",
     "export": "zoo.export",
+    "load_exported": "zoo.exported",
     "train_from_config": "zoo.train",
 }
-_SUBMODULES = {"layers", "data", "tasks", "registry", "train", "export", "metrics", "bench"}
+_SUBMODULES = {
+    "layers",
+    "data",
+    "tasks",
+    "registry",
+    "train",
+    "export",
+    "exported",
+    "metrics",
+    "bench",
+}
 
 
 def __getattr__(name: str):

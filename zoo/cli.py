@@ -75,8 +75,14 @@ def cmd_info(args) -> int:
 def cmd_predict(args) -> int:
     import zoo
     from zoo import cards
+    from zoo.exported import is_export_dir
 
-    model = zoo.load(args.name)
+    if is_export_dir(args.name):  # a directory written by `zoo export`, any format
+        model = zoo.load_exported(args.name)
+        task = model.task
+    else:
+        model = zoo.load(args.name)
+        task = model.task.name
     inputs = list(args.inputs) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     # Captioning takes image paths as they are, so an undecodable file is named in the error.
     outputs = model.predict(inputs)
@@ -84,7 +90,7 @@ def cmd_predict(args) -> int:
         _print(args, [{"input": i, "output": o} for i, o in zip(inputs, outputs)])
     else:
         for i, o in zip(inputs, outputs):
-            print(cards.prediction(model.task.name, i, o))
+            print(cards.prediction(task, i, o))
     return EXIT_OK
 
 
@@ -202,15 +208,38 @@ def cmd_export(args) -> int:
     from zoo import cards
     from zoo.export import describe, export
 
-    path = export(args.name, args.directory, format=args.format, overwrite=args.overwrite)
+    if args.quantize and args.format != "tflite":
+        raise UsageError(
+            f"argument --quantize: {args.quantize!r} is available with --format tflite only, "
+            f"got --format {args.format}."
+        )
+    path = export(
+        args.name,
+        args.directory,
+        format=args.format,
+        quantize=args.quantize,
+        overwrite=args.overwrite,
+    )
     task = _task_of(args.name)
     example = repr(cards.EXAMPLES[task]) if task in ("sentiment", "ner", "translation") else None
     summary = describe(path, example=example)
-    text = [f"Exported {args.name} ({args.format}) to {path}", "Signatures:"]
+    kind = args.format + (f", {summary['quantization']['mode']}" if args.quantize else "")
+    text = [f"Exported {args.name} ({kind}) to {path}", "Signatures:"]
     for sig, spec in summary["signatures"].items():
         inputs = ", ".join(f"{k}: {v}" for k, v in spec["inputs"].items())
         text.append(f"  {sig}({inputs}) -> {', '.join(spec['outputs'])}")
-    text += ["Call it from Python (plain TensorFlow, no zoo needed):", summary["snippet"]]
+    if args.quantize:
+        q = summary["quantization"]
+        text.append(
+            f"Quantization: {q['mode']} ({q['why']}); {q['metric']} float {q['float']:.2f}, "
+            f"int8 {q['int8']:.2f} on {q['subset']['examples']} {q['subset']['split']} examples"
+        )
+    how = {
+        "saved_model": "Call it from Python (plain TensorFlow, no zoo needed):",
+        "tflite": "Call it from Python (raw text in, via the zoo's client; or see export.json):",
+        "onnx": "Call it from Python (raw text in, via the zoo's client; or see export.json):",
+    }[args.format]
+    text += [how, summary["snippet"], f"Or: zoo predict {path} INPUT..."]
     _print(
         args,
         {"name": args.name, "path": str(path), "format": args.format, **summary},
@@ -314,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("info", cmd_info, "model card of a registered model")
     p.add_argument("name")
     p = add("predict", cmd_predict, "predict on raw inputs (text, or image paths for captioning)")
-    p.add_argument("name")
+    p.add_argument("name", help="a model name, a preset directory, or an export directory")
     p.add_argument("inputs", nargs="*", help="inputs; read lines from stdin when none")
     p = add("evaluate", cmd_evaluate, "evaluate a pretrained model on its test split")
     p.add_argument("name")
@@ -338,10 +367,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", action="store_true", help="write the preset to zoo/pretrained/NAME")
     p.add_argument("--run-dir", default=None, help="checkpoints/backup/logs directory")
     p.add_argument("--preset-dir", default=None, help="where to write the preset")
-    p = add("export", cmd_export, "export a model as a SavedModel (or TFLite) on raw input")
+    p = add("export", cmd_export, "export a model as a SavedModel, TFLite or ONNX")
     p.add_argument("name")
     p.add_argument("directory")
-    p.add_argument("--format", default="saved_model", choices=["saved_model", "tflite"])
+    p.add_argument("--format", default="saved_model", choices=["saved_model", "tflite", "onnx"])
+    p.add_argument(
+        "--quantize",
+        default=None,
+        choices=["int8"],
+        help="tflite only: int8 (full-integer where it holds the metric, else dynamic-range)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing directory")
     p = add("bench", cmd_bench, "benchmarks: layers, data pipelines, serving")
     p.add_argument("what", choices=["layers", "data", "serve"])

@@ -1,27 +1,35 @@
-"""Export for deployment: SavedModels (and TFLite) whose signatures take raw input.
+"""Export for deployment: SavedModel (raw input in the graph), TFLite and ONNX.
 
-`export(name_or_model, directory)` writes a SavedModel whose ``serving_default``
-signature takes raw input (strings, or encoded image bytes for captioning) and
-returns readable output; preprocessing and decoding are inside the graph, so the
-result loads with plain ``tf.saved_model.load`` in a process that never imports
-`zoo`, and works with ``saved_model_cli``. Each task provides its signatures
-(`Task.serving_functions`); this module only packages them:
+`export(name_or_model, directory, format=...)` writes:
 
-* atomically: everything is written to a temporary sibling directory that is
-  renamed into place at the end; an existing target is kept unless `overwrite`;
-* portably: the graph is checked to contain no cuDNN-only ops (``CudnnRNN*``),
-  which would fail on CPU-only servers (our layers never emit them);
-* TFLite (sentiment and NER): ``format="tflite"`` writes ``<directory>/model.tflite``,
-  the numeric model (token ids in; probabilities, or Viterbi-decoded tag ids and
-  emissions, out) for a batch of one with TFLite builtin ops only, beside
-  ``assets/*.json`` (vocabularies, label/tag names) and ``tflite_signature.json``
-  (inputs, preprocessing, outputs). String preprocessing stays outside the flatbuffer:
-  the stock TFLite/LiteRT interpreter has no string ops (they would need Flex/Select
-  ops). `TFLiteModel` runs the export on raw strings like ``zoo.load(name).predict``.
+* ``"saved_model"``: a SavedModel whose ``serving_default`` signature takes raw input
+  (strings, or encoded image bytes for captioning; a scalar or a batch) and returns
+  readable output; preprocessing and decoding are inside the graph, so it loads with
+  plain ``tf.saved_model.load`` in a process that never imports `zoo`, and works with
+  ``saved_model_cli``. Each task provides its signatures (`Runtime.serving_functions`;
+  unidirectional sentiment models add the streaming ``initial_state`` / ``step``).
+  ``assets.extra/export.json`` names the task and model.
+* ``"tflite"`` / ``"onnx"``: the task's numeric functions (`Runtime.portable_functions`:
+  ids in, scores/tag ids/tokens out, batch of one), one ``<fn>.tflite`` (builtin ops
+  only, no Flex) or ``<fn>.onnx`` (tf2onnx, checked with onnxruntime) each, beside
+  ``assets/*.json`` (vocabularies, label/tag names), ``config.json`` and
+  ``export.json`` (task, functions with their inputs/outputs, quantization). Strings
+  stay outside: the stock TFLite interpreter has no string ops and ONNX Runtime's are
+  not TensorFlow's; the task's client (``zoo/tasks/<task>/client.py``) tokenizes and
+  decodes, and `zoo.load_exported` runs any export on raw input like ``predict``.
+* ``quantize="int8"`` (TFLite): full-integer (calibrated on validation inputs) when it
+  converts and loses at most `INT8_MAX_DROP` points of the task's metric on the
+  evaluation subset, else dynamic-range; ``export.json`` records which, why, and the
+  float and int8 metrics.
+
+Every export is atomic (a temporary sibling directory renamed into place; an existing
+target is kept unless `overwrite`) and checked to contain no cuDNN-only ops
+(``CudnnRNN*``), which would fail on CPU-only servers (our layers never emit them).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import sys
@@ -32,7 +40,6 @@ import tensorflow as tf
 
 from zoo._io import atomic_dir
 
-FORMATS = ("saved_model", "tflite")
 #: Ops that exist only on CUDA devices; a serving graph must never contain them.
 GPU_ONLY_OPS = frozenset(
     {
@@ -125,10 +132,6 @@ def serving_module(zoo_model) -> tuple[tf.Module, dict]:
     return module, signatures
 
 
-#: Tasks whose models convert to TFLite builtins (their Task has the `tflite_*` methods).
-TFLITE_TASKS = ("sentiment", "ner")
-
-
 def _interpreter(**kwargs):
     """`tf.lite.Interpreter` without its deprecation banner (LiteRT's `ai_edge_litert`
     interpreter is the same runtime; it is not a dependency here)."""
@@ -139,25 +142,41 @@ def _interpreter(**kwargs):
         return tf.lite.Interpreter(**kwargs)
 
 
-def tflite_flatbuffer(zoo_model) -> bytes:
-    """The task's numeric model (`Runtime.tflite_function`: ids in, scores/tags out, batch of
-    one) converted to a TFLite flatbuffer with builtin ops only.
+def portable_functions(zoo_model) -> dict:
+    """The runtime's numeric functions (`Runtime.portable_functions`), checked: at least
+    one, each with a full ``input_signature`` and no GPU-only ops."""
+    task = zoo_model.task
+    functions = zoo_model.runtime.portable_functions()
+    if not functions:
+        raise ExportError(
+            f"The task {task.name!r} has no portable functions yet, so it exports only with "
+            "format='saved_model'."
+        )
+    for name, fn in functions.items():
+        if not getattr(fn, "input_signature", None):
+            raise ExportError(
+                f"The portable function {name!r} of {task.name!r} has no input_signature."
+            )
+        bad = graph_op_types(fn.get_concrete_function()) & GPU_ONLY_OPS
+        if bad:
+            raise ExportError(
+                f"The portable function {name!r} contains GPU-only ops {sorted(bad)}."
+            )
+    return functions
+
+
+def tflite_flatbuffer(fn, mode: str = "none", calibration: list | None = None) -> bytes:
+    """One portable function converted to a TFLite flatbuffer with builtin ops only.
+
+    `mode`: ``"none"`` (float32), ``"int8-full"`` (weights and activations int8,
+    `TFLITE_BUILTINS_INT8`, ranges from the `calibration` input dicts; the int32 id
+    inputs and float outputs keep their types) or ``"int8-dynamic"`` (dynamic-range:
+    int8 weights, activations quantized on the fly, no calibration).
 
     Variables become constants (the stock interpreter has no resource variables) and
-    no Flex/Select ops are allowed: raw-string preprocessing stays outside (see
-    `Task.tflite_preprocess` and ``tflite_signature.json``).
+    no Flex/Select ops are allowed: raw-string processing stays in the task's client.
     """
-    task = zoo_model.task
-    if not hasattr(zoo_model.runtime, "tflite_function"):
-        raise ExportError(
-            f"TFLite export is available for the tasks {list(TFLITE_TASKS)}, not "
-            f"{task.name!r}. Use format='saved_model'."
-        )
-    fn = zoo_model.runtime.tflite_function()
     concrete = fn.get_concrete_function()
-    bad = graph_op_types(concrete) & GPU_ONLY_OPS
-    if bad:
-        raise ExportError(f"The TFLite function contains GPU-only ops {sorted(bad)}.")
     # With a trackable owner the converter takes its SavedModel path: it freezes the
     # variables itself and writes the named 'serving_default' signature (inputs and
     # outputs by name). Freezing first (convert_variables_to_constants_v2) would lose
@@ -167,78 +186,214 @@ def tflite_flatbuffer(zoo_model) -> bytes:
     owner.captured_variables = list(concrete.variables)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], owner)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if mode != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "int8-full":
+        samples = list(calibration or [])
+        if not samples:
+            raise ExportError("Full-integer quantization needs calibration inputs; got none.")
+        converter.representative_dataset = lambda: iter(samples)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     flatbuffer = converter.convert()
     # The converter silently falls back to an unnamed path when it cannot save `owner`.
     runner = _interpreter(model_content=flatbuffer).get_signature_list()
     if "serving_default" not in runner:
         raise ExportError(
-            f"The TFLite model of {task.name!r} lost its 'serving_default' signature "
-            f"(got {sorted(runner)})."
+            f"The TFLite model lost its 'serving_default' signature (got {sorted(runner)})."
         )
     return flatbuffer
 
 
-def _write_tflite(zoo_model, flatbuffer: bytes, directory: Path) -> None:
-    """``model.tflite`` + ``assets/<key>.json`` (vocabularies, label/tag names) +
-    ``tflite_signature.json`` (inputs, preprocessing, outputs) + ``config.json``."""
-    (directory / "model.tflite").write_bytes(flatbuffer)
+#: ONNX opset of the exports (onnxruntime >= 1.14 runs it).
+ONNX_OPSET = 17
+
+
+def onnx_model(fn) -> bytes:
+    """One portable function converted by tf2onnx (`from_function`), checked by creating
+    an onnxruntime session. The recurrent loops become ONNX ``Loop`` nodes (the portable
+    functions are traced with one step per while iteration, which tf2onnx converts)."""
+    import logging
+
+    import onnxruntime as ort
+    import tf2onnx
+
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    proto, _ = tf2onnx.convert.from_function(
+        fn, input_signature=fn.input_signature, opset=ONNX_OPSET
+    )
+    data = proto.SerializeToString()
+    try:
+        ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - re-raised as an export error, with the cause
+        raise ExportError(f"tf2onnx produced a model onnxruntime cannot load: {e}") from e
+    return data
+
+
+def _signature_json(fn) -> dict:
+    concrete = fn.get_concrete_function()
+    inputs = {spec.name: [spec.dtype.name, spec.shape.as_list()] for spec in fn.input_signature}
+    outputs = {
+        key: [t.dtype.name, t.shape.as_list()] for key, t in concrete.structured_outputs.items()
+    }
+    return {"inputs": inputs, "outputs": outputs}
+
+
+def _write_json(path: Path, value) -> None:
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def _metadata(zoo_model, format: str, **extra) -> dict:
+    from zoo import __version__
+
+    return {
+        "task": zoo_model.task.name,
+        "model": zoo_model.config.get("name"),
+        "format": format,
+        **extra,
+        "zoo_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _write_portable(zoo_model, directory: Path, files: dict[str, bytes], meta: dict) -> None:
+    """``<fn>.tflite`` / ``<fn>.onnx`` + ``assets/<key>.json`` + ``config.json`` +
+    ``export.json``."""
+    for filename, data in files.items():
+        (directory / filename).write_bytes(data)
     (directory / "assets").mkdir()
     for key, value in zoo_model.assets.items():
         (directory / "assets" / f"{key}.json").write_text(
             json.dumps(value, ensure_ascii=False), encoding="utf-8"
         )
-    task = zoo_model.task
-    signature = {
-        "task": task.name,
-        "model": zoo_model.config.get("name"),
-        "format": "TFLite flatbuffer, builtin ops only; signature 'serving_default'",
-        "batch_size": 1,
-        **task.tflite_signature(zoo_model.assets),
+    _write_json(directory / "config.json", zoo_model.config)
+    _write_json(directory / "export.json", meta)
+
+
+#: The largest metric drop (points) accepted from full-integer quantization before
+#: falling back to dynamic-range (the issue's target).
+INT8_MAX_DROP = 1.0
+#: Calibration inputs per function for full-integer quantization.
+CALIBRATION_SIZE = 100
+
+
+def _score_tflite(zoo_model, flatbuffers: dict[str, bytes], examples) -> float:
+    """The task's primary metric of the task client over `flatbuffers` on `examples`."""
+    from zoo.exported import client_class
+
+    runners = {
+        name: _interpreter(model_content=fb).get_signature_runner("serving_default")
+        for name, fb in flatbuffers.items()
     }
-    (directory / "tflite_signature.json").write_text(
-        json.dumps(signature, indent=2, ensure_ascii=False), encoding="utf-8"
+    client = client_class(zoo_model.task.name)(
+        lambda name, inputs: runners[name](**inputs), zoo_model.assets, zoo_model.config
     )
-    (directory / "config.json").write_text(json.dumps(zoo_model.config, indent=2))
+    inputs, references = examples
+    scores = zoo_model.task.score(client.predict(inputs), references)
+    return float(scores[zoo_model.task.primary_metric])
+
+
+def _quantized_tflite(zoo_model, functions, limit: int | None = None) -> tuple[dict, dict]:
+    """int8 flatbuffers and the ``quantization`` record: full-integer if it converts and
+    its metric drop on the evaluation subset is at most `INT8_MAX_DROP`, else
+    dynamic-range (the record says which and why, with float and int8 metrics)."""
+    task = zoo_model.task
+    limit = limit or task.eval_subset_size
+    split = "test"
+    examples = task.eval_examples(zoo_model.config["data"], split=split, limit=limit)
+    floats = {name: tflite_flatbuffer(fn) for name, fn in functions.items()}
+    float_metric = _score_tflite(zoo_model, floats, examples)
+    calibration = zoo_model.runtime.calibration_inputs(CALIBRATION_SIZE)
+    record = {
+        "metric": task.primary_metric,
+        "subset": {
+            "split": split,
+            "examples": len(examples[0]),
+            "runtime": "TFLite via the task client",
+        },
+        "calibration": {
+            "split": "validation",
+            "examples": min(len(v) for v in calibration.values()),
+        },
+        "float": round(float_metric, 4),
+    }
+    tried = []
+    try:
+        full = {
+            name: tflite_flatbuffer(fn, "int8-full", calibration[name])
+            for name, fn in functions.items()
+        }
+    except Exception as e:  # noqa: BLE001 - recorded; dynamic-range is the fallback
+        tried.append(f"int8-full did not convert ({type(e).__name__}: {str(e)[:300]})")
+    else:
+        metric = _score_tflite(zoo_model, full, examples)
+        drop = float_metric - metric
+        if drop <= INT8_MAX_DROP:
+            why = (
+                f"full-integer converted (TFLITE_BUILTINS_INT8) and its {task.primary_metric} "
+                f"drop {drop:.2f} <= {INT8_MAX_DROP} point"
+            )
+            return full, {
+                "mode": "int8-full",
+                "why": why,
+                **record,
+                "int8": round(metric, 4),
+                "drop": round(drop, 4),
+            }
+        tried.append(
+            f"int8-full converted but dropped {task.primary_metric} by {drop:.2f} "
+            f"(> {INT8_MAX_DROP} point)"
+        )
+    dynamic = {name: tflite_flatbuffer(fn, "int8-dynamic") for name, fn in functions.items()}
+    metric = _score_tflite(zoo_model, dynamic, examples)
+    why = "; ".join(tried) + "; dynamic-range (int8 weights, float activations) instead"
+    return dynamic, {
+        "mode": "int8-dynamic",
+        "why": why,
+        **record,
+        "int8": round(metric, 4),
+        "drop": round(float_metric - metric, 4),
+    }
+
+
+def _portable_export(zoo_model, format: str, quantize: str | None, eval_limit: int | None):
+    """(files, export.json) of a TFLite or ONNX export."""
+    functions = portable_functions(zoo_model)
+    if format == "onnx":
+        files = {f"{name}.onnx": onnx_model(fn) for name, fn in functions.items()}
+        quantization = {"mode": "none", "why": "float32 (quantize=None)"}
+    elif quantize == "int8":
+        flatbuffers, quantization = _quantized_tflite(zoo_model, functions, eval_limit)
+        files = {f"{name}.tflite": fb for name, fb in flatbuffers.items()}
+    else:
+        files = {f"{name}.tflite": tflite_flatbuffer(fn) for name, fn in functions.items()}
+        quantization = {"mode": "none", "why": "float32 (quantize=None)"}
+    meta = _metadata(
+        zoo_model,
+        format,
+        functions={
+            name: {"file": f"{name}.{format}", **_signature_json(fn)}
+            for name, fn in functions.items()
+        },
+        quantization=quantization,
+    )
+    return files, meta
 
 
 class TFLiteModel:
-    """Runs an exported ``model.tflite`` on raw input with the JSON files beside it.
+    """Kept for older code: ``TFLiteModel(directory)`` is ``zoo.load_exported(directory)``
+    for a TFLite export (``predict(texts)`` like ``zoo.load(name).predict``)."""
 
-    ``TFLiteModel(directory).predict(texts)`` gives what ``zoo.load(name).predict(texts)``
-    gives (sentiment: ``[{"label", "probability"}]``; NER: ``[{"tokens", "tags",
-    "entities"}]``), computed by the stock TFLite interpreter, one string at a time
-    (the model's batch is 1). The vocabularies and names come from the exported
-    ``assets/*.json`` (not from the preset); the text preprocessing is the task's own
-    (`Task.tflite_preprocess`, the same TensorFlow string ops as the SavedModel).
-    """
+    def __new__(cls, directory: str | os.PathLike):
+        from zoo.exported import load_exported
 
-    def __init__(self, directory: str | os.PathLike):
-        from zoo.tasks import get_task
+        model = load_exported(directory)
+        if model.format != "tflite":
+            raise ExportError(f"'{directory}' is a {model.format} export, not a TFLite one.")
+        return model
 
-        directory = Path(directory)
-        self.signature = json.loads((directory / "tflite_signature.json").read_text("utf-8"))
-        self.assets = {
-            p.stem: json.loads(p.read_text("utf-8")) for p in (directory / "assets").glob("*.json")
-        }
-        self.task = get_task(self.signature["task"])
-        self.interpreter = _interpreter(model_path=str(directory / "model.tflite"))
-        self._run = self.interpreter.get_signature_runner("serving_default")
 
-    def run(self, inputs: dict) -> dict:
-        """One example's numeric inputs (``[1, ...]`` arrays) -> the model's outputs."""
-        return self._run(**inputs)
-
-    def predict(self, inputs: list) -> list:
-        """Raw strings -> one readable result per string (see the class docstring)."""
-        if isinstance(inputs, str) or not isinstance(inputs, (list, tuple)):
-            raise TypeError(
-                "Received an invalid value for argument 'inputs', expected a list of str, "
-                f"got {type(inputs).__name__}."
-            )
-        return [
-            self.task.tflite_postprocess(self.assets, self.run(x), context)
-            for x, context in self.task.tflite_preprocess(self.assets, list(inputs))
-        ]
+FORMATS = ("saved_model", "tflite", "onnx")
+QUANTIZE = (None, "int8")
 
 
 def export(
@@ -246,15 +401,24 @@ def export(
     directory: str | os.PathLike,
     *,
     format: str = "saved_model",
+    quantize: str | None = None,
     overwrite: bool = False,
+    eval_limit: int | None = None,
 ) -> Path:
     """Export a zoo model for serving.
 
     Args:
         model: a registered name, a preset directory, or a `ZooModel` from `zoo.load`.
         directory: the output directory (created; must not exist unless `overwrite`).
-        format: ``"saved_model"`` (default) or ``"tflite"``.
+        format: ``"saved_model"`` (default; raw input in, readable output out, all in
+            the graph), ``"tflite"`` or ``"onnx"`` (the task's numeric functions, one
+            file each, beside ``assets/*.json``; `zoo.load_exported` adds the text side).
+        quantize: None, or ``"int8"`` (TFLite only): full-integer where it converts
+            and loses at most `INT8_MAX_DROP` points, else dynamic-range; the metric of
+            float and int8 on the evaluation subset is measured and written into
+            ``export.json``.
         overwrite: replace an existing `directory` (only once the new export is complete).
+        eval_limit: examples of the int8 measurement (default: `Task.eval_subset_size`).
 
     Returns:
         The path of the written directory.
@@ -268,6 +432,16 @@ def export(
             f"Received an invalid value for argument 'format', expected one of {list(FORMATS)}, "
             f"got {format!r}."
         )
+    if quantize not in QUANTIZE:
+        raise ValueError(
+            f"Received an invalid value for argument 'quantize', expected one of "
+            f"{list(QUANTIZE)}, got {quantize!r}."
+        )
+    if quantize is not None and format != "tflite":
+        raise ValueError(
+            f"Received an invalid value for argument 'quantize': {quantize!r} is available "
+            f"with format='tflite' only, got format={format!r}."
+        )
     directory = Path(directory)
     if directory.exists() and not overwrite:
         raise FileExistsError(
@@ -278,13 +452,17 @@ def export(
     # Traced/converted before anything is written.
     if format == "saved_model":
         module, signatures = serving_module(zoo_model)
+        meta = _metadata(zoo_model, format, signatures=sorted(signatures))
     else:
-        flatbuffer = tflite_flatbuffer(zoo_model)
+        files, meta = _portable_export(zoo_model, format, quantize, eval_limit)
     with atomic_dir(directory, overwrite=overwrite) as tmp:
         if format == "saved_model":
             tf.saved_model.save(module, str(tmp), signatures=signatures)
+            # assets.extra/ is the SavedModel's place for files TensorFlow ignores.
+            (tmp / "assets.extra").mkdir(exist_ok=True)
+            _write_json(tmp / "assets.extra" / "export.json", meta)
         else:
-            _write_tflite(zoo_model, flatbuffer, tmp)
+            _write_portable(zoo_model, tmp, files, meta)
     return directory
 
 
@@ -312,20 +490,27 @@ def describe(directory: str | os.PathLike, example: str | None = None) -> dict:
             f"  print(serve({key}=tf.constant({example})))"
         )
         return {"format": "saved_model", "signatures": signatures, "snippet": snippet}
-    model = next(directory.glob("*.tflite"), None)
-    if model is None:
-        raise ExportError(f"'{directory}' holds neither a SavedModel nor a .tflite file.")
-    runner = _interpreter(model_path=str(model))
+    from zoo.exported import read_metadata
+
+    meta = read_metadata(directory)
     signatures = {
-        name: {"inputs": {k: "tensor" for k in spec["inputs"]}, "outputs": list(spec["outputs"])}
-        for name, spec in runner.get_signature_list().items()
+        name: {
+            "inputs": {k: f"{dtype}{shape}" for k, (dtype, shape) in spec["inputs"].items()},
+            "outputs": list(spec["outputs"]),
+        }
+        for name, spec in meta["functions"].items()
     }
     snippet = (
-        "  from zoo.export import TFLiteModel\n"
-        f"  model = TFLiteModel({str(directory)!r})\n"
-        "  print(model.predict([...]))  # raw inputs, as zoo.load(...).predict takes them"
+        "  import zoo\n"
+        f"  model = zoo.load_exported({str(directory)!r})\n"
+        f"  print(model.predict([{example or repr('...')}]))"
     )
-    return {"format": "tflite", "signatures": signatures, "snippet": snippet}
+    return {
+        "format": meta["format"],
+        "signatures": signatures,
+        "quantization": meta["quantization"],
+        "snippet": snippet,
+    }
 
 
 class _CallableModule(types.ModuleType):

@@ -1,6 +1,11 @@
 """`NERRuntime`: raw text -> tokens, IOB2 tags and entities, all in TensorFlow ops; plus
 the decoding every path shares (`decode_tags`: Viterbi with a CRF, else argmax, then
-`repair_iob2`)."""
+`repair_iob2`).
+
+For TFLite and ONNX the numeric core is `NERRuntime.portable_functions` (``tag``); the
+string side is `zoo.tasks.ner.client.NERClient`. There is no streaming ``step``
+signature: every NER model here is bidirectional (and CRF-decoded), so a token's tag
+depends on the tokens after it (see `NERRuntime.streaming_functions`)."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data import ner as ner_data
+from zoo.layers.loop import one_step_per_iteration
 from zoo.tasks.base import Runtime, with_layer_config
 from zoo.tasks.ner.model import TAGS, crf_layer
 
@@ -122,6 +128,7 @@ class NERRuntime(Runtime):
         self._predict = tf.function(
             lambda text: serve(model, self, text), reduce_retracing=True, autograph=False
         )
+        object.__setattr__(self, "_portable", None)  # cache, untracked (not serving state)
 
     def collect(self, dataset: tf.data.Dataset) -> tuple[list[list[str]], list[list[str]]]:
         """(gold tag lists, predicted tag lists) over a dataset of (inputs, tags int32
@@ -155,25 +162,41 @@ class NERRuntime(Runtime):
         return results
 
     def serving_functions(self) -> dict[str, Any]:
-        """``serving_default``: tf.string [B] raw texts ->
+        """``serving_default``: tf.string [B] raw texts (or one scalar string: B = 1) ->
         ``{"tokens": string [B, T], "tags": string [B, T]`` (padding ""),
         ``"lengths": int32 [B]``, ``"entities": string [B, E]`` ("TYPE:text", padding ""),
         ``"entity_starts"`` / ``"entity_ends"``: int32 [B, E] token indices (end
         exclusive, padding -1)``}``. The word table is pre-rounded (`pre_rounded`)."""
         serving_model = pre_rounded(self.model)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="text")])
         def serving_default(text):
             return serve(serving_model, self, text)
 
         return {"serving_default": serving_default}
 
-    def tflite_function(self):
-        """The numeric model for TFLite builtins, Viterbi included: ``words`` int32
-        ``[1, T]``, ``chars`` int32 ``[1, T, MAX_CHARS]``, ``casing`` int32 ``[1, T]`` ->
-        ``{"emissions": float32 [1, T, 9], "tags": int32 [1, T]}`` (tag ids in `TAGS`
-        order, IOB2-valid, as `decode_tags`). Static batch (1) and character width
-        (`MAX_CHARS`) let the converter lower the loops and slices to builtins."""
+    def streaming_functions(self) -> dict[str, Any]:
+        """None offered (``{}``). A streaming ``step`` needs a unidirectional model: with a
+        bidirectional layer a token's tag depends on every later token (and the CRF's
+        Viterbi pass re-decides earlier tags), so no state carried forward gives the
+        whole-sentence tags; re-run ``serving_default`` on the text so far instead."""
+        if not self.config["model"].get("bidirectional", True):
+            raise NotImplementedError(
+                "Streaming NER (a 'step' signature) is not implemented for unidirectional "
+                "models yet; every published NER preset is bidirectional."
+            )
+        return {}
+
+    def portable_functions(self) -> dict[str, Any]:
+        """``{"tag": f(words, chars, casing) -> {"emissions", "tags"}}``, the numeric model
+        for TFLite builtins and ONNX, Viterbi included: ``words`` int32 ``[1, T]``,
+        ``chars`` int32 ``[1, T, MAX_CHARS]``, ``casing`` int32 ``[1, T]`` -> ``emissions``
+        float32 ``[1, T, 9]``, ``tags`` int32 ``[1, T]`` (ids in `TAGS` order, IOB2-valid,
+        as `decode_tags`). Static batch (1) and character width (`MAX_CHARS`) let the
+        converters lower the loops and slices; traced with one step per loop iteration
+        (`one_step_per_iteration`, what tf2onnx converts)."""
+        if self._portable is not None:
+            return self._portable
         specs = [
             tf.TensorSpec([1, None], tf.int32, name="words"),
             tf.TensorSpec([1, None, ner_data.MAX_CHARS], tf.int32, name="chars"),
@@ -183,7 +206,7 @@ class NERRuntime(Runtime):
         crf = crf_layer(model)
 
         @tf.function(input_signature=specs, autograph=False)
-        def tflite(words, chars, casing):
+        def tag(words, chars, casing):
             emissions = model({"words": words, "chars": chars, "casing": casing}, training=False)
             mask = tf.not_equal(words, 0)
             if crf is not None:
@@ -193,7 +216,21 @@ class NERRuntime(Runtime):
             tags = repair_iob2(tf.where(mask, tags, 0))
             return {"emissions": tf.cast(emissions, tf.float32), "tags": tags}
 
-        return tflite
+        with one_step_per_iteration():
+            tag.get_concrete_function()
+        object.__setattr__(self, "_portable", {"tag": tag})
+        return self._portable
+
+    def tflite_function(self):
+        """Alias of ``portable_functions()["tag"]`` (the former TFLite entry point)."""
+        return self.portable_functions()["tag"]
+
+    def calibration_inputs(self, n: int) -> dict[str, list[dict[str, np.ndarray]]]:
+        """The first `n` validation sentences as ``tag`` inputs (offline, for int8)."""
+        from zoo.tasks.ner.client import vectorize_one
+
+        sents = ner_data.load_split("validation")[:n]
+        return {"tag": [vectorize_one(self.vectorize, s["tokens"]) for s in sents]}
 
 
 def serve(model: keras.Model, tables: NERRuntime, text: tf.Tensor) -> dict:

@@ -122,7 +122,23 @@ class SentimentTask(Task):
             "examples": int(len(y)),
         }
 
-    # -- TFLite (`zoo.export(..., format="tflite")`, `zoo.export.TFLiteModel`) -----------
+    # -- scoring raw predictions (`zoo.export` measures int8 against float) -----------
+    def eval_examples(self, data_cfg, *, split="test", limit=None):
+        """``(texts, labels)``: the first `limit` sentences of a split (the order
+        `evaluate` reads) and their label index (0 negative, 1 positive)."""
+        cfg = data.check_data_cfg(data_cfg)
+        raw = data.read_split(cfg["dataset"], split, data_dir=cfg["data_dir"])
+        if limit is not None:
+            raw = raw.take(limit)
+        pairs = [(t.numpy().decode("utf-8"), int(float(y) >= 0.5)) for t, y in raw]
+        return [t for t, _ in pairs], [y for _, y in pairs]
+
+    def score(self, predictions, references):
+        """``{"accuracy": percent, "examples": n}`` of ``predict``'s answers (label
+        names: ``labels[1]`` is positive, the assets' order) against label indices."""
+        hits = [(p["label"] == "positive") == bool(y) for p, y in zip(predictions, references)]
+        return {"accuracy": 100.0 * float(np.mean(hits)) if hits else 0.0, "examples": len(hits)}
+
     def tflite_preprocess(self, assets: dict, texts: list[str]) -> list[tuple[dict, None]]:
         """Raw strings -> one ``({"token_ids": int32 [1, time]}, None)`` per string: the
         SavedModel's preprocessing (`zoo.data.sentiment.tokenize`, truncation to

@@ -1,0 +1,81 @@
+"""`NERClient`: raw text -> ``predict``'s tokens, tags and entities, around an exported
+numeric ``tag`` function (TFLite, ONNX Runtime, or the `tf.function` itself).
+
+Tokenization and the vocabulary lookups are the serving graph's own
+(`zoo.data.ner.tokenize`, `zoo.data.ner.make_vectorizer` over the export's
+``assets/*.json``); ``tag`` sees one sentence at a time (batch 1) and returns
+Viterbi-decoded tag ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.data import ner as ner_data
+from zoo.tasks.ner.model import TAGS
+from zoo.tasks.ner.runtime import _check_inputs, entities_from_tags
+
+__all__ = ["NERClient", "from_serving", "vectorize_one"]
+
+
+def vectorize_one(vectorize, tokens: list) -> dict[str, np.ndarray]:
+    """One sentence's tokens -> ``tag``'s inputs (``words``, ``chars`` padded to
+    `MAX_CHARS`, ``casing``; batch 1); no tokens -> one padding token."""
+    row = [t.encode("utf-8") if isinstance(t, str) else t for t in tokens] or [b""]
+    x = {k: np.asarray(v) for k, v in vectorize(tf.constant([row])).items()}
+    width = ner_data.MAX_CHARS - x["chars"].shape[2]
+    x["chars"] = np.pad(x["chars"], [(0, 0), (0, 0), (0, width)])
+    return {k: v.astype(np.int32) for k, v in x.items()}
+
+
+class NERClient:
+    """``predict(texts) -> [{"tokens", "tags", "entities"}]`` like ``zoo.load(name).predict``.
+
+    Args:
+        run: ``run("tag", {"words", "chars", "casing"}) -> {"tags": int32 [1, T], ...}``.
+        assets: the preset's assets (``words``, ``chars``, ``tags``).
+        config: the preset's config (unused; part of the client contract).
+    """
+
+    def __init__(self, run: Callable[[str, dict], dict], assets: dict, config: dict):
+        self.run = run
+        self.config = config
+        self.tag_names = list(assets.get("tags", TAGS))
+        self.vectorize = ner_data.make_vectorizer(assets)
+
+    def tokens(self, texts: list[str]) -> list[list[str]]:
+        rows = ner_data.tokenize(tf.constant(list(texts), tf.string)).to_list()
+        return [[t.decode("utf-8") for t in row] for row in rows]
+
+    def predict(self, inputs: list) -> list[dict[str, Any]]:
+        """Raw strings -> ``[{"tokens", "tags", "entities"}]`` (see `NERRuntime.predict`)."""
+        _check_inputs(inputs)
+        results = []
+        for tokens in self.tokens(list(inputs)) if inputs else []:
+            out = self.run("tag", vectorize_one(self.vectorize, tokens))
+            ids = np.reshape(out["tags"], [-1])[: len(tokens)]
+            tags = [self.tag_names[int(i)] for i in ids]
+            results.append(
+                {"tokens": tokens, "tags": tags, "entities": entities_from_tags(tokens, tags)}
+            )
+        return results
+
+
+def from_serving(outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The SavedModel ``serving_default`` outputs -> ``predict``'s list."""
+
+    def text(v):
+        return v.decode("utf-8") if isinstance(v, bytes) else str(v)
+
+    results = []
+    for b, n in enumerate(np.reshape(outputs["lengths"], [-1]).tolist()):
+        tokens = [text(t) for t in outputs["tokens"][b][:n]]
+        tags = [text(t) for t in outputs["tags"][b][:n]]
+        results.append(
+            {"tokens": tokens, "tags": tags, "entities": entities_from_tags(tokens, tags)}
+        )
+    return results
