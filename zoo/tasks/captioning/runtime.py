@@ -18,13 +18,7 @@ import tensorflow as tf
 from zoo.data import captioning as cdata
 from zoo.tasks import portable
 from zoo.tasks.base import Runtime
-from zoo.tasks.captioning.model import (
-    CaptioningModel,
-    _step_fn,
-    beam_search,
-    greedy_decode,
-    greedy_search,
-)
+from zoo.tasks.captioning.model import CaptioningModel, _step_fn, beam_search, greedy_decode
 
 
 def ids_to_strings(ids: tf.Tensor, vocabulary: list[str]) -> tf.Tensor:
@@ -194,32 +188,38 @@ class CaptioningRuntime(Runtime):
         return self.decode(list(inputs), beam_size=self.beam_size)
 
     def serving_functions(self) -> dict[str, Any]:
-        """``serving_default``: images tf.string ``[B]`` (PNG/JPEG/GIF/BMP bytes) ->
-        ``{"captions": tf.string [B]}`` (greedy). ``beam_search``: the same with beam
-        search (``eval_beam_size``). Undecodable bytes raise InvalidArgumentError with a
-        message naming the problem."""
+        """``serving_default``: ``images`` tf.string, one encoded image (PNG/JPEG/GIF/BMP
+        bytes, a scalar) or a batch ``[B]`` -> ``{"captions": tf.string}`` of the same
+        shape, decoded as `predict` decodes (beam search with ``eval_beam_size``);
+        ``beam_search``: the same function; ``greedy``: greedy decoding. Undecodable
+        bytes raise InvalidArgumentError with a message naming the problem."""
         model, vocabulary = self.model, self.vocabulary
         size, max_length, beam = self.image_size, self.max_length, self.beam_size
-        spec = [tf.TensorSpec([None], tf.string, name="images")]
+        spec = [tf.TensorSpec(None, tf.string, name="images")]
 
-        def images_of(encoded):
-            return tf.map_fn(
+        def captions(images, beam_size):
+            flat = tf.reshape(images, [-1])
+            batch = tf.map_fn(
                 lambda e: cdata.preprocess_image(e, size),
-                encoded,
+                flat,
                 fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
             )
+            ids, _ = beam_search(model, batch, beam_size, max_length)
+            return {"captions": tf.reshape(ids_to_strings(ids, vocabulary), tf.shape(images))}
 
         @tf.function(input_signature=spec)
         def serving_default(images):
-            ids, _ = greedy_search(model, images_of(images), max_length)
-            return {"captions": ids_to_strings(ids, vocabulary)}
+            return captions(images, beam)
 
         @tf.function(input_signature=spec)
-        def serving_beam(images):
-            ids, _ = beam_search(model, images_of(images), beam, max_length)
-            return {"captions": ids_to_strings(ids, vocabulary)}
+        def greedy(images):
+            return captions(images, 1)
 
-        return {"serving_default": serving_default, "beam_search": serving_beam}
+        return {
+            "serving_default": serving_default,
+            "beam_search": serving_default,
+            "greedy": greedy,
+        }
 
     # -- TFLite / ONNX ----------------------------------------------------------------
     def portable_functions(self) -> dict[str, Any]:
