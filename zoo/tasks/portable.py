@@ -17,7 +17,9 @@ loops over Python state (TFLite builtins, ONNX Runtime) as two functions:
 in-graph); `greedy_search` and `beam_search` here are NumPy copies of
 `zoo.tasks.decoding`'s (same float32 arithmetic, same length penalty, same tie-breaking:
 the lower index first), so a client over the exported functions decodes what the
-SavedModel decodes. N is dynamic (greedy N = inputs, beam N = inputs x beam).
+SavedModel decodes. N is dynamic (greedy N = inputs, beam N = inputs x beam): the step
+has no time loop, so both TFLite and ONNX take any N; ``encode`` has a batch of one
+(the recurrent loop over a static batch lowers to TFLite builtins).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from zoo.layers.loop import one_step_per_iteration
 from zoo.tasks.decoding import NEG_INF
 
 #: A decoder step over arrays: ``(tokens int32[N], states {name: [N, ...]}) ->
@@ -78,6 +81,10 @@ def encoder_decoder_functions(
                 out[NEW + name] = leaf
         return out
 
+    # Traced now, one loop step per while iteration: the loop shape tf2onnx converts.
+    with one_step_per_iteration():
+        encode.get_concrete_function()
+        decode_step.get_concrete_function()
     return {"encode": encode, "decode_step": decode_step}
 
 

@@ -120,6 +120,7 @@ class CaptioningRuntime(Runtime):
         # Untracked: plain Python values and a cache of compiled functions.
         object.__setattr__(self, "vocabulary", list(assets["vocabulary"]))
         object.__setattr__(self, "compiled", {})
+        object.__setattr__(self, "_portable", {})
         s = settings(config)
         self.max_length, self.beam_size, self.image_size = (
             s["max_length"],
@@ -227,6 +228,8 @@ class CaptioningRuntime(Runtime):
         F]``, ``pooled [1, F]``, ``state0`` (, ``state1`` for an LSTM) ``[1, units]``;
         ``decode_step``: ``tokens`` int32 ``[N]`` + those (N rows) -> ``logits`` float32
         ``[N, V]`` and the new ``state*`` (see `zoo.tasks.portable`)."""
+        if self._portable:
+            return self._portable
         model = self.model
 
         def init(image):
@@ -235,12 +238,15 @@ class CaptioningRuntime(Runtime):
 
         size = self.image_size
         names = ["features", "pooled"] + [f"state{i}" for i in range(model.n_states)]
-        return portable.encoder_decoder_functions(
-            init,
-            tf.TensorSpec([1, size, size, 3], tf.float32, name="image"),
-            _step_fn(model),
-            names,
+        self._portable.update(
+            portable.encoder_decoder_functions(
+                init,
+                tf.TensorSpec([1, size, size, 3], tf.float32, name="image"),
+                _step_fn(model),
+                names,
+            )
         )
+        return self._portable
 
     def calibration_inputs(self, n: int) -> dict[str, list[dict[str, np.ndarray]]]:
         """Up to `n` inputs per portable function: the first `n` validation images and

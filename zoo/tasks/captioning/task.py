@@ -221,6 +221,26 @@ class CaptioningTask(Task):
         out["beam_size"] = beam
         return out
 
+    def eval_examples(self, data_cfg: dict, *, split: str = "test", limit: int | None = None):
+        """``(images, captions)``: the first `limit` images of a split as encoded bytes (what
+        `predict` takes; the same pixels `evaluate` decodes) and their reference captions."""
+        dataset = data_cfg.get("dataset", "zoo_emoji_captions")
+        raw = cdata.load_raw(split, dataset=dataset)
+        if limit is not None:
+            raw = raw.take(limit)
+        pairs = [
+            (bytes(ex["image"]), ex["caption"].decode("utf-8")) for ex in raw.as_numpy_iterator()
+        ]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def score(self, predictions: list[str], references: list[str]) -> dict[str, float]:
+        """`caption_metrics` (BLEU-1..4 and exact match, in %) of `predict`'s captions (beam
+        search with ``eval_beam_size``, as `evaluate`'s ``bleu4``)."""
+        return {
+            **caption_metrics(list(predictions), list(references)),
+            "examples": len(predictions),
+        }
+
     def example_inputs(self) -> list:
         """Three held-out test images (PNG bytes)."""
         return cdata.sample_images({}, n=3)

@@ -129,6 +129,22 @@ class TranslationTask(Task):
             "beam_seconds": t2 - t1,
         }
 
+    def eval_examples(self, data_cfg, *, split="test", limit=None):
+        """``(spanish, english)``: the first `limit` pairs of a split, the order `evaluate`
+        reads them."""
+        return data_lib.split_texts(split, limit=limit)
+
+    def score(self, predictions, references):
+        """sacrebleu ``bleu`` and ``chrf`` of `predict`'s translations (greedy: comparable
+        with `evaluate`'s ``bleu_greedy``, not its beam-search ``bleu``)."""
+        from zoo import metrics
+
+        return {
+            "bleu": metrics.bleu(list(predictions), list(references)),
+            "chrf": metrics.chrf(list(predictions), list(references)),
+            "examples": len(predictions),
+        }
+
     def example_inputs(self):
         return [
             "Tengo hambre.",
