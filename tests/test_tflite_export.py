@@ -1,7 +1,9 @@
-"""TFLite export of the sentiment and NER presets: builtin ops only (the stock
-interpreter runs them), outputs equal to the Keras model's on real test sentences
-vectorized by the zoo's own data pipelines, and the raw-text round trip through the
-exported JSON assets (`zoo.export.TFLiteModel`) equal to ``zoo.load(name).predict``."""
+"""TFLite export of a bidirectional sentiment preset (and, slow, the NER one): builtin
+ops only (the stock interpreter runs them), outputs equal to the Keras model's on real
+test sentences vectorized by the zoo's own data pipelines, and the raw-text round trip
+through the exported JSON assets (`zoo.export.TFLiteModel`, kept as an alias of
+`zoo.load_exported`) equal to ``zoo.load(name).predict``. The best presets of each task
+in every format: tests/test_export_formats.py."""
 
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ import tensorflow as tf
 import zoo
 from zoo.export import ExportError, TFLiteModel
 
-NAMES = ("sentiment_bilstm_mr", "ner_bilstm_conll2003")
+NAMES = (
+    "sentiment_bilstm_mr",
+    pytest.param("ner_bilstm_conll2003", marks=pytest.mark.slow),  # the best NER preset
+)
+FUNCTION = {"sentiment": "classify", "ner": "tag"}
 N_SENTENCES = 10
 pytestmark = [
     pytest.mark.xdist_group("export"),
@@ -38,8 +44,8 @@ def exported(request, tmp_path_factory):
     return model, path
 
 
-def _interpreter(path):
-    interpreter = tf.lite.Interpreter(model_path=str(path / "model.tflite"))
+def _interpreter(path, task):
+    interpreter = tf.lite.Interpreter(model_path=str(path / f"{FUNCTION[task]}.tflite"))
     return interpreter, interpreter.get_signature_runner("serving_default")
 
 
@@ -71,21 +77,23 @@ def _test_sentences(model) -> tuple[list[str], list]:
 
 def test_tflite_holds_only_builtin_ops_and_the_documented_signature(exported):
     model, path = exported
-    interpreter, _ = _interpreter(path)
+    interpreter, _ = _interpreter(path, model.task.name)
     ops = {op["op_name"] for op in interpreter._get_ops_details()}
     assert ops and not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), sorted(ops)
-    documented = json.loads((path / "tflite_signature.json").read_text("utf-8"))
+    documented = json.loads((path / "export.json").read_text("utf-8"))
     assert documented["task"] == model.task.name
+    assert documented["format"] == "tflite"
+    spec = documented["functions"][FUNCTION[model.task.name]]
     signature = interpreter.get_signature_list()["serving_default"]
-    assert sorted(signature["inputs"]) == sorted(documented["inputs"])
-    assert sorted(signature["outputs"]) == sorted(documented["outputs"])
+    assert sorted(signature["inputs"]) == sorted(spec["inputs"])
+    assert sorted(signature["outputs"]) == sorted(spec["outputs"])
     for key, value in model.assets.items():
         assert json.loads((path / "assets" / f"{key}.json").read_text("utf-8")) == value
 
 
 def test_tflite_outputs_equal_the_keras_model_on_pipeline_inputs(exported):
     model, path = exported
-    _, run = _interpreter(path)
+    _, run = _interpreter(path, model.task.name)
     _, inputs = _test_sentences(model)
     assert len(inputs) == N_SENTENCES
     from zoo.tasks.ner import decode_tags
@@ -117,10 +125,10 @@ def test_tflite_on_raw_text_via_json_assets_equals_predict(exported):
             assert g == e
 
 
-def test_tflite_export_of_an_unsupported_task_is_refused_and_writes_nothing(tmp_path):
-    with pytest.raises(ExportError, match="TFLite export is available for the tasks"):
-        zoo.export("translate_bigru_spa_eng", tmp_path / "out", format="tflite")
-    assert not (tmp_path / "out").exists()
+def test_tflite_model_refuses_another_format(tmp_path):
+    path = zoo.export("sentiment_lstm_mr", tmp_path / "sm")
+    with pytest.raises(ExportError, match="saved_model export, not a TFLite one"):
+        TFLiteModel(path)
 
 
 def test_tflite_model_rejects_a_single_string(exported):

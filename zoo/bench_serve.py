@@ -82,24 +82,83 @@ def load_average() -> str:
     )
 
 
+def _size(path: Path) -> int:
+    """Bytes of a file, or of every file under a directory."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+#: The columns of `bench_serve`, in print order: (key, heading).
+PATHS = (
+    ("keras", "Keras predict"),
+    ("saved_model", "SavedModel"),
+    ("tflite", "TFLite float"),
+    ("tflite_int8", "TFLite int8"),
+    ("onnx", "ONNX Runtime"),
+)
+
+
+def _serving_paths(model, tmp: Path) -> tuple[dict, dict, dict]:
+    """``(predict callables, file sizes, notes)`` per path: raw input in, ``predict``'s
+    answer out for every path (the exports through `zoo.load_exported`); a path whose
+    export fails gets a note ("n/a: reason") instead."""
+    import zoo
+
+    paths, sizes, notes = {}, {}, {}
+    paths["keras"] = model.predict
+    sizes["keras"] = (
+        _size(Path(model.preset_dir) / "model.weights.h5")
+        if getattr(model, "preset_dir", None)
+        else None
+    )
+    exports = {
+        "saved_model": {"format": "saved_model"},
+        "tflite": {"format": "tflite"},
+        "tflite_int8": {"format": "tflite", "quantize": "int8"},
+        "onnx": {"format": "onnx"},
+    }
+    for key, kwargs in exports.items():
+        try:
+            path = zoo.export(model, tmp / key, **kwargs)
+            loaded = zoo.load_exported(path)
+        except Exception as e:  # noqa: BLE001 - reported in the table, the others go on
+            notes[key] = f"n/a: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+            continue
+        paths[key] = loaded.predict
+        sizes[key] = (
+            _size(path)
+            if key == "saved_model"
+            else sum(_size(path / f["file"]) for f in loaded.metadata["functions"].values())
+        )
+        if key == "tflite_int8":
+            q = loaded.metadata["quantization"]
+            notes[key] = (
+                f"{q['mode']}: {q['metric']} float {q['float']:.2f} / int8 {q['int8']:.2f} "
+                f"(drop {q['drop']:.2f}) on {q['subset']['examples']} {q['subset']['split']} "
+                "examples"
+            )
+    return paths, sizes, notes
+
+
 def bench_serve(repeats: int = 100, batch: int = 32, print_table: bool = True) -> list[dict]:
-    """Serving speed of each task's best preset, SavedModel vs the Keras path, in one run.
+    """Serving speed of each task's best preset in every deployment format, in one run.
 
-    For each task: single-request latency (p50, p99, min; ms) and mean process CPU time
-    per request of the exported SavedModel's ``serving_default`` (loaded with plain
-    ``tf.saved_model.load``) and of ``zoo.load(name).predict`` (the in-process Keras
-    model, same raw input, same output), timed alternately so that both see the same
-    background load; then throughput at batch `batch` (examples/s, median of
-    alternating runs). For sentiment and NER also the TFLite interpreter alone (batch 1,
-    ids in). Single-request p50 is compared with `SERVE_TARGETS_MS`. The load
-    average is printed before and after: on a shared CPU, p50/p99 grow with it while
-    ``min`` and ``cpu`` stay near the unloaded cost.
+    For each task and path (Keras ``zoo.load(name).predict``; the exported SavedModel,
+    TFLite float, TFLite int8 and ONNX Runtime, each through ``zoo.load_exported(dir)
+    .predict``: raw input in, the same answer out): single-request latency (p50, p99,
+    min; ms), timed round-robin so that every path sees the same background load; then
+    throughput at batch `batch` (examples/s; TFLite and ONNX exports have a batch of
+    one, so their client loops over the examples); and the size of the model files
+    (Keras: the weights; SavedModel: the directory; TFLite/ONNX: the model files, not
+    the JSON assets). Single-request SavedModel p50 is compared with `SERVE_TARGETS_MS`.
+    A path that cannot be exported for a task (e.g. a task whose portable functions are
+    not written yet) prints "n/a" with the reason. The load average is printed before
+    and after: on a shared CPU, p50/p99 grow with it while ``min`` stays near the
+    unloaded cost.
     """
-    import tensorflow as tf
-
     import zoo
     from zoo.demo import best_models
-    from zoo.export import TFLITE_TASKS, TFLiteModel
 
     before = load_average()
     if print_table:
@@ -109,85 +168,58 @@ def bench_serve(repeats: int = 100, batch: int = 32, print_table: bool = True) -
         model = zoo.load(name)
         one = _inputs(model)
         many = (one * batch)[:batch]
+        # Slow paths (captioning's beam search in predict) get fewer repeats.
+        n = repeats if task in ("sentiment", "ner") else max(10, repeats // 4)
         with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
-            path = Path(tmp) / name
-            zoo.export(model, path)
-            fn = tf.saved_model.load(str(path)).signatures["serving_default"]
-            arg = next(iter(fn.structured_input_signature[1]))
-            one_t, many_t = tf.constant(one), tf.constant(many)
-            # Slow paths (captioning's beam search in predict) get fewer repeats.
-            n = repeats if task in ("sentiment", "ner") else max(10, repeats // 4)
-            single = _interleaved(
-                {
-                    "saved_model": lambda: fn(**{arg: one_t}),  # noqa: B023 - called at once
-                    "keras": lambda: model.predict(one),  # noqa: B023 - called at once
-                },
-                n,
-            )
+            paths, sizes, notes = _serving_paths(model, Path(tmp))
+            single = _interleaved({k: (lambda f=f, x=one: f(x)) for k, f in paths.items()}, n)
             batched = _interleaved(
-                {
-                    "saved_model": lambda: fn(**{arg: many_t}),  # noqa: B023 - called at once
-                    "keras": lambda: model.predict(many),  # noqa: B023 - called at once
-                },
+                {k: (lambda f=f, x=many: f(x)) for k, f in paths.items()},
                 max(3, n // 10),
                 warmup=1,
             )
-            tflite = None
-            if task in TFLITE_TASKS:  # the interpreter alone, on the preprocessed ids
-                zoo.export(model, Path(tmp) / "tflite", format="tflite")
-                runner = TFLiteModel(Path(tmp) / "tflite")
-                ((ids, _),) = runner.task.tflite_preprocess(runner.assets, one)
-                tflite = _interleaved({"tflite": lambda: runner.run(ids)}, n)["tflite"]  # noqa: B023
-        row = {"task": task, "model": name}
-        if tflite is not None:
-            row["tflite_p50_ms"], row["tflite_p99_ms"] = _percentiles(tflite["samples"])
-            row["tflite_min_ms"] = 1000 * min(tflite["samples"])
-        for path_name in ("saved_model", "keras"):
-            s = single[path_name]["samples"]
+        row = {"task": task, "model": name, "single_requests": n, "notes": notes}
+        for key, _ in PATHS:
+            if key not in paths:
+                continue
+            s = single[key]["samples"]
             p50, p99 = _percentiles(s)
-            row[f"{path_name}_p50_ms"] = p50
-            row[f"{path_name}_p99_ms"] = p99
-            row[f"{path_name}_min_ms"] = 1000 * min(s)
-            row[f"{path_name}_cpu_ms"] = single[path_name]["cpu_ms"]
-            row[f"{path_name}_batch_per_s"] = batch / float(
-                np.median(batched[path_name]["samples"])
-            )
+            row[f"{key}_p50_ms"], row[f"{key}_p99_ms"] = p50, p99
+            row[f"{key}_min_ms"] = 1000 * min(s)
+            row[f"{key}_cpu_ms"] = single[key]["cpu_ms"]
+            row[f"{key}_batch_per_s"] = batch / float(np.median(batched[key]["samples"]))
+            row[f"{key}_bytes"] = sizes.get(key)
         row["target_p50_ms"] = SERVE_TARGETS_MS[task]
         row["meets_target"] = row["saved_model_p50_ms"] <= SERVE_TARGETS_MS[task]
-        row["single_requests"] = n
         rows.append(row)
+        if print_table:
+            print(f"  {task}: {name} measured", flush=True)
     after = load_average()
     if print_table:
-        print(
-            f"{'':42s}{'--- SavedModel serving_default ---':>38s}  "
-            f"{'---------- Keras predict ----------':>38s}"
-        )
-        head = f"{'p50':>6s} {'p99':>6s} {'min':>6s} {'cpu':>6s} {'b32/s':>7s}"
-        print(f"{'task':12s} {'model':24s} {'target':>6s}  {head}   {head}")
-        for r in rows:
-            cells = []
-            for p in ("saved_model", "keras"):
-                cells.append(
-                    f"{r[f'{p}_p50_ms']:6.2f} {r[f'{p}_p99_ms']:6.2f} {r[f'{p}_min_ms']:6.2f} "
-                    f"{r[f'{p}_cpu_ms']:6.2f} {r[f'{p}_batch_per_s']:7.0f}"
-                )
-            verdict = "ok" if r["meets_target"] else "MISSED"
-            print(
-                f"{r['task']:12s} {r['model']:24s} {r['target_p50_ms']:6.0f}  "
-                f"{cells[0]}   {cells[1]}  {verdict}"
-            )
-        for r in rows:
-            if "tflite_p50_ms" in r:
-                print(
-                    f"{r['task']:12s} {r['model']:24s} TFLite interpreter, ids in (batch 1): "
-                    f"p50 {r['tflite_p50_ms']:.2f}  p99 {r['tflite_p99_ms']:.2f}  "
-                    f"min {r['tflite_min_ms']:.2f}"
-                )
-        print(
-            "ms per single request (p50/p99/min; cpu = process CPU time per request, all "
-            f"threads), b32/s = examples/s at batch {batch}; targets are SavedModel p50.\n"
-            f"bench serve: {after}"
-        )
+        _print_serve(rows, batch)
+        print(f"bench serve: {after}")
     for r in rows:
         r["load_average_before"], r["load_average_after"] = before, after
     return rows
+
+
+def _print_serve(rows: list[dict], batch: int) -> None:
+    head = f"{'path':14s} {'p50':>7s} {'p99':>7s} {'min':>7s} {'b32/s':>7s} {'size MB':>8s}"
+    for r in rows:
+        print(f"\n{r['task']} ({r['model']}); SavedModel p50 target {r['target_p50_ms']:.0f} ms")
+        print(f"  {head}")
+        for key, label in PATHS:
+            if f"{key}_p50_ms" not in r:
+                print(f"  {label:14s} {r['notes'].get(key, 'n/a')}")
+                continue
+            size = r[f"{key}_bytes"]
+            shown = f"{size / 1e6:8.1f}" if size else f"{'?':>8s}"
+            print(
+                f"  {label:14s} {r[f'{key}_p50_ms']:7.2f} {r[f'{key}_p99_ms']:7.2f} "
+                f"{r[f'{key}_min_ms']:7.2f} {r[f'{key}_batch_per_s']:7.0f} {shown}"
+                + (f"  {r['notes'][key]}" if key in r["notes"] else "")
+            )
+    print(
+        "\nms per single request (raw input in, readable answer out), b32/s = examples/s at "
+        f"batch {batch} (TFLite/ONNX: a loop of batch-1 calls); size = model files."
+    )
