@@ -7,7 +7,8 @@ loops over Python state (TFLite builtins, ONNX Runtime) as two functions:
   -> the decoder's initial state and per-sequence constants, a dict of ``[1, ...]``
   arrays (names from the task, e.g. ``state0``, ``memory``, ``mask``);
 * ``decode_step``: ``tokens int32[N]`` and every encode output with ``N`` rows ->
-  ``{"logits": float32[N, V], "new_<name>": [N, ...] for each state that changes}``; the
+  ``{"logits": float32[N, V], "new_<name>": [N, ...] for each state that changes}``
+  (plus any per-step outputs the task's step returns, e.g. ``attention``); the
   constants (memory, image features...) go in but do not come out (the caller keeps
   them). Outputs never share an input's name (tf2onnx names both after the structure
   and cannot convert a graph whose output and input are both ``state0``).
@@ -24,6 +25,7 @@ has no time loop, so both TFLite and ONNX take any N; ``encode`` has a batch of 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import numpy as np
@@ -33,8 +35,10 @@ from zoo.layers.loop import one_step_per_iteration
 from zoo.tasks.decoding import NEG_INF
 
 #: A decoder step over arrays: ``(tokens int32[N], states {name: [N, ...]}) ->
-#: (logits float32[N, V], states)`` (the returned states hold every name).
-NumpyStep = Callable[[np.ndarray, dict], tuple[np.ndarray, dict]]
+#: (logits float32[N, V], states, per-step outputs {name: [N, ...]})`` (the returned
+#: states hold every name; per-step outputs, e.g. attention weights, are collected
+#: along each hypothesis by the decoders).
+NumpyStep = Callable[[np.ndarray, dict], tuple[np.ndarray, dict, dict]]
 #: Prefix of ``decode_step``'s state outputs (``new_state0`` updates input ``state0``).
 NEW = "new_"
 
@@ -50,9 +54,10 @@ def encoder_decoder_functions(
     Args:
         init: ``(inputs [1, ...]) -> nest`` of state tensors with leading dimension 1.
         input_spec: the spec of `init`'s input (named: the name is the input's key).
-        step: ``(tokens int32[N], nest) -> (logits float[N, V], nest)``; a leaf returned
-            unchanged (the same tensor) is a constant and is not an output; a changed
-            leaf ``name`` is output as ``new_<name>``.
+        step: ``(tokens int32[N], nest) -> (logits float[N, V], nest)``, or ``(logits,
+            nest, {name: [N, ...]})`` with per-step outputs; a leaf returned unchanged
+            (the same tensor) is a constant and is not an output; a changed leaf
+            ``name`` is output as ``new_<name>``.
         names: one name per leaf of the nest (flattened); ``state0``, ``state1``... when
             None or when the count differs (a model whose state grew).
     """
@@ -66,20 +71,28 @@ def encoder_decoder_functions(
         for name, leaf in zip(names, leaves)
     ]
 
-    @tf.function(input_signature=[input_spec], autograph=False)
     def encode(inputs):
         return dict(zip(names, tf.nest.flatten(init(inputs))))
 
+    encode.__signature__ = _signature([input_spec.name])
+    encode = tf.function(encode, input_signature=[input_spec], autograph=False)
+
     tokens_spec = tf.TensorSpec([None], tf.int32, name="tokens")
 
-    @tf.function(input_signature=[tokens_spec, *state_specs], autograph=False)
     def decode_step(tokens, *flat):
-        logits, new = step(tokens, tf.nest.pack_sequence_as(structure, list(flat)))
-        out = {"logits": tf.cast(logits, tf.float32)}
+        logits, new, *extras = step(tokens, tf.nest.pack_sequence_as(structure, list(flat)))
+        out = {**(extras[0] if extras else {}), "logits": tf.cast(logits, tf.float32)}
         for name, old, leaf in zip(names, flat, tf.nest.flatten(new)):
             if leaf is not old:
                 out[NEW + name] = leaf
         return out
+
+    # Named parameters (``decode_step(tokens=..., state0=...)``, as the exported
+    # signatures are called) for a state whose size is known only now.
+    decode_step.__signature__ = _signature(["tokens", *names])
+    decode_step = tf.function(
+        decode_step, input_signature=[tokens_spec, *state_specs], autograph=False
+    )
 
     # Traced now, one loop step per while iteration: the loop shape tf2onnx converts.
     with one_step_per_iteration():
@@ -88,14 +101,19 @@ def encoder_decoder_functions(
     return {"encode": encode, "decode_step": decode_step}
 
 
+def _signature(names: list[str]) -> inspect.Signature:
+    """Keyword-callable parameters named after the input specs (`tf.function` binds
+    arguments through the Python signature)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return inspect.Signature([inspect.Parameter(n, kind) for n in names])
+
+
 def tf_runner(functions: dict) -> Callable[[str, dict], dict]:
     """``run(fn_name, inputs) -> outputs`` over the `tf.function`s themselves (no
     conversion): the reference a converted export is compared with."""
 
     def run(name: str, inputs: dict) -> dict:
-        fn = functions[name]
-        args = [inputs[spec.name] for spec in fn.input_signature]
-        return {k: v.numpy() for k, v in fn(*args).items()}
+        return {k: v.numpy() for k, v in functions[name](**inputs).items()}
 
     return run
 
@@ -106,7 +124,9 @@ def numpy_step(run: Callable[[str, dict], dict]) -> NumpyStep:
     def step(tokens, states):
         out = run("decode_step", {"tokens": np.asarray(tokens, np.int32), **states})
         logits = out.pop("logits")
-        return logits, {**states, **{k[len(NEW) :]: v for k, v in out.items()}}
+        new = {k[len(NEW) :]: v for k, v in out.items() if k.startswith(NEW)}
+        extras = {k: v for k, v in out.items() if not k.startswith(NEW)}
+        return logits, {**states, **new}, extras
 
     return step
 
@@ -133,14 +153,15 @@ def greedy_search(
     pad_token: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`zoo.tasks.decoding.greedy_search` in NumPy: ``(tokens int32[B, L], scores
-    float32[B])``, ``L <= max_length``."""
+    float32[B], per-step outputs {name: [B, L, ...]})``, ``L <= max_length``."""
     tokens = np.asarray(start_tokens, np.int32)
     batch = len(tokens)
     finished = np.zeros([batch], bool)
     scores = np.zeros([batch], np.float32)
-    out = []
+    out, extras = [], []
     while len(out) < max_length and not finished.all():
-        logits, states = step(tokens, states)
+        logits, states, extra = step(tokens, states)
+        extras.append(extra)
         logp = log_softmax(logits)
         nxt = logp.argmax(axis=-1).astype(np.int32)
         gain = logp[np.arange(batch), nxt]
@@ -150,7 +171,8 @@ def greedy_search(
         finished = finished | (nxt == end_token)
         tokens = nxt
     ids = np.stack(out, axis=1) if out else np.zeros([batch, 0], np.int32)
-    return ids, scores
+    collected = {k: np.stack([e[k] for e in extras], axis=1) for k in (extras or [{}])[0]}
+    return ids, scores, collected
 
 
 def length_normalizer(lengths: np.ndarray, alpha: float) -> np.ndarray:
@@ -172,8 +194,9 @@ def beam_search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """`zoo.tasks.decoding.beam_search` in NumPy (fixed beam, finished hypotheses frozen,
     best by ``score / length_normalizer(length)``): ``(tokens int32[B, L], scores
-    float32[B])``. Ties go to the lower index, as `tf.math.top_k` and the stable
-    descending `tf.argsort` break them."""
+    float32[B], per-step outputs {name: [B, L, ...]} along the best hypothesis)``. Ties
+    go to the lower index, as `tf.math.top_k` and the stable descending `tf.argsort`
+    break them."""
     k = beam_size
     start_tokens = np.asarray(start_tokens, np.int32)
     batch = len(start_tokens)
@@ -185,9 +208,15 @@ def beam_search(
     lengths = np.zeros([batch, k], np.int32)
     seqs = np.full([batch, k, max_length], pad_token, np.int32)
     offsets = np.arange(batch)[:, None] * k
+    history = None  # per-step outputs of each hypothesis, {name: [B*K, t, ...]}
     t = 0
     while t < max_length and not finished.all():
-        logits, states = step(tokens, states)
+        logits, states, extra = step(tokens, states)
+        if history is None:
+            history = {name: v[:, :0] for name, v in extra.items()}
+        history = {
+            name: np.concatenate([h, extra[name][:, None]], 1) for name, h in history.items()
+        }
         logp = log_softmax(logits)
         vocab = logp.shape[-1]
         logp = logp.reshape(batch, k, vocab)
@@ -205,12 +234,16 @@ def beam_search(
         finished = was_finished | (tok == end_token)
         rows = (offsets + beam).reshape(-1)
         states = {name: v[rows] for name, v in states.items()}
+        history = {name: h[rows] for name, h in history.items()}
         tokens = tok.reshape(-1)
         t += 1
     normalized = scores / length_normalizer(lengths, length_penalty)
     best = np.argsort(-normalized, axis=1, kind="stable")[:, 0]
     rows = np.arange(batch)
-    return seqs[rows, best, :t], scores[rows, best]
+    collected = {
+        name: h.reshape(batch, k, *h.shape[1:])[rows, best] for name, h in (history or {}).items()
+    }
+    return seqs[rows, best, :t], scores[rows, best], collected
 
 
 def decode(
@@ -222,13 +255,15 @@ def decode(
     max_length: int,
     end_token: int,
     length_penalty: float = 0.0,
-) -> np.ndarray:
-    """Greedy (`beam_size` 1) or beam search -> ids ``int32[B, L]``."""
+) -> tuple[np.ndarray, dict]:
+    """Greedy (`beam_size` 1) or beam search -> ``(ids int32[B, L], per-step outputs
+    {name: [B, L, ...]})``."""
     if beam_size == 1:
-        return greedy_search(
+        ids, _, collected = greedy_search(
             step, start_tokens, states, max_length=max_length, end_token=end_token
-        )[0]
-    return beam_search(
+        )
+        return ids, collected
+    ids, _, collected = beam_search(
         step,
         start_tokens,
         states,
@@ -236,7 +271,8 @@ def decode(
         max_length=max_length,
         end_token=end_token,
         length_penalty=length_penalty,
-    )[0]
+    )
+    return ids, collected
 
 
 def calibration_steps(
@@ -251,7 +287,7 @@ def calibration_steps(
             seen.append({"tokens": tokens, **states})
             out = run("decode_step", {"tokens": tokens, **states})
             logits = out.pop("logits")
-            states = {**states, **{k[len(NEW) :]: v for k, v in out.items()}}
+            states = {**states, **{k[len(NEW) :]: v for k, v in out.items() if k.startswith(NEW)}}
             tokens = logits.argmax(-1).astype(np.int32)
             if tokens[0] == end_token:
                 break

@@ -70,7 +70,7 @@ class CaptioningClient:
         states = portable.concat_states(
             [self.run("encode", {"image": np.asarray(x[None], np.float32)}) for x in images]
         )
-        ids = portable.decode(
+        ids, _ = portable.decode(
             portable.numpy_step(self.run),
             np.full([len(images)], cdata.START_ID, np.int32),
             states,

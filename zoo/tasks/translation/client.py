@@ -59,9 +59,11 @@ class TranslationClient:
         ids = ids[: self.max_source_length] or [data_lib.PAD_ID]
         return np.asarray([ids], np.int32)
 
-    def words(self, ids: np.ndarray, text: str, source_ids: np.ndarray) -> list[str]:
+    def words(self, ids: np.ndarray, text: str, source_ids: np.ndarray, outputs: dict) -> list[str]:
         """Generated ids ``[L]`` of `text` -> the English tokens written (up to [END];
-        padding and special tokens dropped), as `TranslatorRuntime.ids_to_text`."""
+        padding and special tokens dropped), as `TranslatorRuntime.ids_to_text`.
+        `source_ids`: int32 ``[1, Ts]``; `outputs`: ``decode_step``'s per-step outputs
+        along the chosen hypothesis (``{name: [L, ...]}``; none today)."""
         out = []
         for i in ids:
             if i == data_lib.END_ID:
@@ -81,7 +83,7 @@ class TranslationClient:
         out = []
         for text in _check_strings(inputs):
             source = self.source_ids(text)
-            ids = portable.decode(
+            ids, outputs = portable.decode(
                 step,
                 np.array([data_lib.START_ID], np.int32),
                 self.run("encode", {"source_ids": source}),
@@ -89,8 +91,10 @@ class TranslationClient:
                 max_length=self.max_output_length,
                 end_token=data_lib.END_ID,
                 length_penalty=self.length_penalty,
-            )[0]
-            joined = " ".join(self.words(ids, text, source))
+            )
+            joined = " ".join(
+                self.words(ids[0], text, source, {k: v[0] for k, v in outputs.items()})
+            )
             out.append(data_lib.detokenize(tf.constant(joined)).numpy().decode("utf-8"))
         return out
 
