@@ -152,11 +152,16 @@ def viterbi_decode(emissions, mask, transitions, start, end):
     last = tf.concat([alpha0[None], alphas], axis=0)[-1] + end[None, :]
     best_last = tf.argmax(last, axis=1, output_type=tf.int32)
     best_score = tf.reduce_max(last, axis=1)
-    earlier = tf.scan(
-        lambda tag, bp: tf.gather(bp, tag, batch_dims=1),
-        backpointers,
-        initializer=best_last,
-        reverse=True,
+    # Backtracking from the last step: a forward scan over the reversed backpointers,
+    # reversed back (tf.scan(reverse=True) computes the same, but tf2onnx converts its
+    # reversed writes as forward ones, which reverses the path in ONNX).
+    earlier = tf.reverse(
+        tf.scan(
+            lambda tag, bp: tf.gather(bp, tag, batch_dims=1),
+            tf.reverse(backpointers, [0]),
+            initializer=best_last,
+        ),
+        [0],
     )  # [T-1, B]: the tag at t = 0 .. T-2
     tags = tf.transpose(tf.concat([earlier, best_last[None]], axis=0), [1, 0])
     tags = tf.where(mask, tags, tf.zeros_like(tags))[:, :t_in]
