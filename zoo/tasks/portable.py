@@ -213,7 +213,7 @@ def beam_search(
     while t < max_length and not finished.all():
         logits, states, extra = step(tokens, states)
         if history is None:
-            history = {name: v[:, :0] for name, v in extra.items()}
+            history = {name: v[:, None][:, :0] for name, v in extra.items()}
         history = {
             name: np.concatenate([h, extra[name][:, None]], 1) for name, h in history.items()
         }
