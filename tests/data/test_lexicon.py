@@ -55,6 +55,13 @@ def test_negated_phrases_flip_and_shrink_boosted_ones_grow():
     assert negated == [pytest.approx(-0.74 * 1.9)]
     assert boosted == [pytest.approx(1.9 + 0.293)]
     assert len(pairs) == 4  # a word rated 0 gets no phrases
+    custom = lexicon.lexicon_examples(
+        [lexicon.LexiconEntry("bad", -2.5, 0.7)],
+        phrases=True,
+        constants={"N_SCALAR": -0.74, "B_INCR": 0.293},
+        negators=["was n't"],
+    )
+    assert ("was n't bad", pytest.approx(0.74 * 2.5)) in custom
 
 
 def test_parse_lexicon_names_the_bad_line():
@@ -80,6 +87,8 @@ def test_extras_are_off_by_default():
         ({"extra_datasets": ["movie_reviews"]}, "extra_datasets"),
         ({"extra_datasets": "amazon"}, "extra_datasets"),
         ({"lexicon_phrases": "yes"}, "lexicon_phrases"),
+        ({"lexicon_negators": []}, "lexicon_negators"),
+        ({"lexicon_negators": ["not", ""]}, "lexicon_negators"),
     ],
 )
 def test_bad_lexicon_keys_raise_config_errors(data, message):

@@ -24,7 +24,8 @@ vocabulary is fit on MR's train split before this, so presets keep their size.
 Config keys (``data`` section, all off by default): ``lexicon_weight`` (0 = no
 lexicon examples), ``lexicon_phrases`` (also negated ``not/never/n't WORD`` and
 boosted ``very/really/extremely WORD`` phrases with VADER's constants),
-``extra_datasets`` (a list among ``tweets``, ``amazon``, ``nyt``), ``extra_weight``.
+``lexicon_negators`` (the negating words/phrases, default ``not``, ``never``,
+``n't``), ``extra_datasets`` (a list among ``tweets``, ``amazon``, ``nyt``), ``extra_weight``.
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ _CODE_MEMBER = "vaderSentiment-3.3.2/vaderSentiment/vaderSentiment.py"
 _WORD = re.compile(r"^[a-z]+(?:['-][a-z]+)*$")
 #: the non-movie rated snippet sets (``data.dataset`` names) usable as extra examples
 EXTRA_DATASETS = ("tweets", "amazon", "nyt")
-#: negators and boosters of the generated phrases (all in VADER's NEGATE / BOOSTER_DICT)
+#: default negators and the boosters of the generated phrases (from VADER's NEGATE /
+#: BOOSTER_DICT, tokenized as `zoo.data.sentiment.standardize` does: "isn't" -> "is n't")
 NEGATORS = ("not", "never", "n't")
 BOOSTERS = ("very", "really", "extremely")
 LEXICON_DEFAULTS: dict[str, Any] = {
     "lexicon_weight": 0.0,
     "lexicon_phrases": False,
+    "lexicon_negators": list(NEGATORS),
     "extra_datasets": [],
     "extra_weight": 0.5,
 }
@@ -139,10 +142,15 @@ def vader_constants() -> dict[str, float]:
 
 
 def lexicon_examples(
-    entries: Sequence[LexiconEntry], *, phrases: bool = False, constants: dict | None = None
+    entries: Sequence[LexiconEntry],
+    *,
+    phrases: bool = False,
+    constants: dict | None = None,
+    negators: Sequence[str] = NEGATORS,
 ) -> list[tuple[str, float]]:
     """``(text, rating)`` pairs: each word alone, and with `phrases` one negated and one
-    boosted phrase per word (negator/booster chosen by a seeded generator).
+    boosted phrase per word (negator from `negators`, booster from `BOOSTERS`, each
+    chosen by a seeded generator).
 
     A negated word's rating is ``N_SCALAR * valence``; a boosted one's is
     ``valence + sign(valence) * B_INCR``, clipped to [-4, 4] (VADER's rules). Words rated
@@ -156,7 +164,7 @@ def lexicon_examples(
     for e in entries:
         if e.valence == 0:
             continue
-        negator = NEGATORS[rng.integers(len(NEGATORS))]
+        negator = negators[rng.integers(len(negators))]
         booster = BOOSTERS[rng.integers(len(BOOSTERS))]
         boosted = float(np.clip(e.valence + np.sign(e.valence) * c["B_INCR"], -4, 4))
         pairs.append((f"{negator} {e.word}", c["N_SCALAR"] * e.valence))
@@ -195,6 +203,16 @@ def check_lexicon_cfg(cfg: dict) -> dict:
         if cfg[key] is False or cfg[key] != 0:  # 0 switches the source off
             config.positive_number(cfg[key], key, "data")
     config.boolean(cfg["lexicon_phrases"], "lexicon_phrases", "data")
+    negators = cfg["lexicon_negators"]
+    if (
+        not isinstance(negators, (list, tuple))
+        or not negators
+        or not all(isinstance(n, str) and n.strip() for n in negators)
+    ):
+        raise config.ConfigError(
+            f"invalid value for 'data.lexicon_negators': {negators!r}; expected a non-empty "
+            'list of words or phrases (e.g. [not, never, "n\'t", "is n\'t"]).'
+        )
     extra = cfg["extra_datasets"]
     if not isinstance(extra, (list, tuple)):
         raise config.ConfigError(
@@ -242,7 +260,9 @@ def augment_train(
     if cfg["lexicon_weight"]:
         known = set(vocabulary)
         entries = [e for e in read_lexicon() if e.word in known]
-        pairs = lexicon_examples(entries, phrases=cfg["lexicon_phrases"])
+        pairs = lexicon_examples(
+            entries, phrases=cfg["lexicon_phrases"], negators=list(cfg["lexicon_negators"])
+        )
         counts["lexicon"] = len(pairs)
         texts += [t for t, _ in pairs]
         targets += [target(r) for _, r in pairs]
