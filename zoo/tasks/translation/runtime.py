@@ -16,6 +16,7 @@ import tensorflow as tf
 from zoo.data import translation as data_lib
 from zoo.tasks.base import Runtime
 from zoo.tasks.decoding import beam_search, greedy_search
+from zoo.tasks.translation import portable
 from zoo.tasks.translation.model import Translator, model_config
 
 
@@ -39,6 +40,7 @@ class TranslatorRuntime(Runtime):
         self.beam_size = int(model_cfg["beam_size"])
         # plain dict outside TF's object tracking: compiled functions are a cache, not state
         object.__setattr__(self, "compiled", {})
+        object.__setattr__(self, "_portable", {})
 
     # -- in-graph pieces --------------------------------------------------------------
     def source_ids(self, strings):
@@ -150,21 +152,36 @@ class TranslatorRuntime(Runtime):
         return self.translate(inputs, beam_size=1)
 
     def serving_functions(self) -> dict[str, Any]:
-        """``serving_default``: ``string[None]`` -> ``{"translation": string[None]}`` (greedy,
-        at most ``max_output_length`` tokens, input truncated to ``max_source_length``);
+        """``serving_default``: ``text`` string, one sentence (a scalar) or a batch
+        ``[B]`` -> ``{"translation": string}`` of the same shape (greedy, at most
+        ``max_output_length`` tokens, input truncated to ``max_source_length``);
         ``beam_search``: the same with the config's beam size."""
         beam = self.beam_size
-        spec = tf.TensorSpec([None], tf.string, name="text")
+        spec = tf.TensorSpec(None, tf.string, name="text")
+
+        def translation(text, beam_size):
+            out = self.translate_tensor(tf.reshape(text, [-1]), beam_size)
+            return {"translation": tf.reshape(out, tf.shape(text))}
 
         @tf.function(input_signature=[spec])
         def serving_default(text):
-            return {"translation": self.translate_tensor(text, 1)}
+            return translation(text, 1)
 
         @tf.function(input_signature=[spec])
         def beam_search_fn(text):
-            return {"translation": self.translate_tensor(text, beam)}
+            return translation(text, beam)
 
         return {"serving_default": serving_default, "beam_search": beam_search_fn}
+
+    def portable_functions(self) -> dict[str, Any]:
+        """``encode`` / ``decode_step`` for TFLite and ONNX (`zoo.tasks.translation.portable`)."""
+        if not self._portable:
+            self._portable.update(portable.portable_functions(self))
+        return self._portable
+
+    def calibration_inputs(self, n: int) -> dict[str, list[dict[str, np.ndarray]]]:
+        """Up to `n` validation inputs per portable function (`zoo.tasks.translation.portable`)."""
+        return portable.calibration_inputs(self, n)
 
     def stored(self) -> TranslatorRuntime:
         """This runtime on the model as its preset stores it (`Translator.stored_copy`):
