@@ -32,15 +32,31 @@ def portable_functions(runtime) -> dict[str, Any]:
     vocabulary, 0 = padding) -> ``state0`` float32 ``[1, units]`` (``state1`` too for an
     LSTM), ``memory [1, Ts, d_m]``, ``keys [1, Ts, d_k]`` (the attention's projected
     memory), ``mask [1, Ts]`` (1.0 = a real token); ``decode_step``: ``tokens`` int32
-    ``[N]`` + those with N rows -> ``logits`` float32 ``[N, V]``, ``new_state*``."""
+    ``[N]`` + those with N rows -> ``logits`` float32 ``[N, V]``, ``new_state*`` and
+    ``attention`` float32 ``[N, Ts]`` (this step's attention over the source)."""
     model = runtime.model
     names = state_names(model.decode_state(tf.ones([1, 1], tf.int32)))
     return portable.encoder_decoder_functions(
         model.decode_state,
         tf.TensorSpec([1, None], tf.int32, name="source_ids"),
-        model.decode_step,
+        model.decode_step if names is None else _step_with_attention(model),
         names,
     )
+
+
+def _step_with_attention(model):
+    """`Translator.decode_step` plus its attention weights ``float32[N, Ts]`` as the
+    per-step output ``attention`` (what the unknown-word copy reads): the attention of
+    the new decoder output over the memory, the same ops on the same tensors as inside
+    the step (a cell's output is its first new state)."""
+
+    def step(tokens, state):
+        logits, new = model.decode_step(tokens, state)
+        _, memory, keys, mask = state
+        _, weights = model.attention(new[0][0], memory, mask > 0, keys=keys)
+        return logits, new, {"attention": tf.cast(weights, tf.float32)}
+
+    return step
 
 
 def calibration_inputs(runtime, n: int) -> dict[str, list[dict[str, np.ndarray]]]:
