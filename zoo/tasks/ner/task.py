@@ -1,12 +1,11 @@
 """`NERTask`: CoNLL-2003 data glue, compile, the ``val_f1`` callback, evaluation and the
-TFLite pre/postprocessing."""
+scoring of raw predictions."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from zoo import config
@@ -14,8 +13,8 @@ from zoo.data import ner as ner_data
 from zoo.layers.crf import CRFLoss
 from zoo.metrics import entity_f1
 from zoo.tasks.base import Task, TaskData
-from zoo.tasks.ner.model import NUM_TAGS, TAGS, build_model, check_model_config, crf_layer
-from zoo.tasks.ner.runtime import NERRuntime, entities_from_tags
+from zoo.tasks.ner.model import build_model, check_model_config, crf_layer
+from zoo.tasks.ner.runtime import NERRuntime
 
 __all__ = ["DATA_DEFAULTS", "NERTask", "SMOKE_SIZES"]
 
@@ -198,70 +197,6 @@ class NERTask(Task):
             y_pred.append(tags)
         scores = entity_f1(y_true, y_pred)
         return {**{k: scores[k] for k in ("f1", "precision", "recall")}, "sentences": len(y_true)}
-
-    def tflite_preprocess(self, assets, texts):
-        """Raw strings -> one ``(inputs, tokens)`` per string: ``inputs`` as
-        `tflite_function` takes them (the SavedModel's tokenization, lookups and casing
-        classes, characters padded to `MAX_CHARS`; an empty text is one padding token),
-        ``tokens`` the list of token strings."""
-        vectorize = ner_data.make_vectorizer(assets)
-        out = []
-        for row in ner_data.tokenize(tf.constant(list(texts), tf.string)).to_list():
-            x = {k: v.numpy() for k, v in vectorize(tf.constant([row or [b""]])).items()}
-            x["chars"] = np.pad(
-                x["chars"], [(0, 0), (0, 0), (0, ner_data.MAX_CHARS - x["chars"].shape[2])]
-            )
-            out.append((x, [t.decode("utf-8") for t in row]))
-        return out
-
-    def tflite_postprocess(self, assets, outputs, context):
-        """The interpreter's outputs for one string (and its tokens) -> ``{"tokens",
-        "tags", "entities"}`` as `predict` gives them."""
-        names = list(assets.get("tags", TAGS))
-        tokens = context
-        tags = [names[int(i)] for i in np.reshape(outputs["tags"], [-1])[: len(tokens)]]
-        return {"tokens": tokens, "tags": tags, "entities": entities_from_tags(tokens, tags)}
-
-    def tflite_signature(self, assets):
-        """What an on-device app needs to feed and read ``model.tflite`` (JSON-able)."""
-        return {
-            "inputs": {
-                "words": {"dtype": "int32", "shape": [1, "T >= 1"]},
-                "chars": {"dtype": "int32", "shape": [1, "T", ner_data.MAX_CHARS]},
-                "casing": {"dtype": "int32", "shape": [1, "T"]},
-            },
-            "outputs": {
-                "tags": {
-                    "dtype": "int32",
-                    "shape": [1, "T"],
-                    "values": "index into assets/tags.json",
-                },
-                "emissions": {"dtype": "float32", "shape": [1, "T", NUM_TAGS]},
-            },
-            "preprocessing": {
-                "tokenization": (
-                    "zoo.data.ner.tokenize: every character that is not a letter, digit, "
-                    "mark, '_', space, '.', '-', ''' or '&' is its own token; a possessive "
-                    "'s is split off; split on whitespace; a final '.' is split off a token "
-                    "unless it has another '.' or is one character; at most "
-                    f"{ner_data.MAX_TOKENS} tokens"
-                ),
-                "words": "id = 2 + index of the lower-cased token in assets/words.json; "
-                "0 = padding, 1 = unknown",
-                "chars": f"first {ner_data.MAX_CHARS} characters (Unicode code points) of the "
-                "token (case kept), id = 2 + index in assets/chars.json, 1 = unknown; "
-                f"padded with 0 to {ner_data.MAX_CHARS}",
-                "casing": {
-                    "classes": list(ner_data.CASING_CLASSES),
-                    "rule": "zoo.data.ner.casing_ids: id = index in classes (0 = padding)",
-                },
-                "empty_text": "a single padding token (all ids 0)",
-            },
-            "postprocessing": (
-                "tags[t] names the tag of token t (IOB2, already Viterbi-decoded with the "
-                "CRF's constrained transitions); entities = maximal B-X I-X... runs"
-            ),
-        }
 
     def example_inputs(self):
         return [

@@ -1,12 +1,11 @@
-"""`SentimentTask`: data glue, compile, evaluation and the TFLite pre/postprocessing."""
+"""`SentimentTask`: data glue, compile, evaluation and the scoring of raw predictions."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from zoo.data import sentiment as data
@@ -138,53 +137,6 @@ class SentimentTask(Task):
         names: ``labels[1]`` is positive, the assets' order) against label indices."""
         hits = [(p["label"] == "positive") == bool(y) for p, y in zip(predictions, references)]
         return {"accuracy": 100.0 * float(np.mean(hits)) if hits else 0.0, "examples": len(hits)}
-
-    def tflite_preprocess(self, assets: dict, texts: list[str]) -> list[tuple[dict, None]]:
-        """Raw strings -> one ``({"token_ids": int32 [1, time]}, None)`` per string: the
-        SavedModel's preprocessing (`zoo.data.sentiment.tokenize`, truncation to
-        ``max_length``) with the vocabulary asset; an empty text is one padding id."""
-        vocab, _, max_length = check_assets(assets)
-        lookup = keras.layers.StringLookup(
-            vocabulary=vocab[2:], mask_token="", oov_token="[UNK]", num_oov_indices=1
-        )
-        tokens = data.tokenize(tf.constant(list(texts), tf.string))[:, :max_length]
-        rows = tf.cast(lookup(tokens), tf.int32).to_list()
-        return [({"token_ids": np.asarray([row or [0]], np.int32)}, None) for row in rows]
-
-    def tflite_postprocess(self, assets: dict, outputs: dict, context=None) -> dict[str, Any]:
-        """The interpreter's outputs for one string -> ``{"label", "probability"}`` as
-        `predict` gives them."""
-        _, labels, _ = check_assets(assets)
-        p = float(np.reshape(outputs["positive_probability"], [-1])[0])
-        return {"label": labels[int(p >= 0.5)], "probability": p if p >= 0.5 else 1.0 - p}
-
-    def tflite_signature(self, assets: dict) -> dict[str, Any]:
-        """What an on-device app needs to feed and read ``model.tflite`` (JSON-able)."""
-        _, labels, max_length = check_assets(assets)
-        return {
-            "inputs": {"token_ids": {"dtype": "int32", "shape": [1, "time >= 1"]}},
-            "outputs": {"positive_probability": {"dtype": "float32", "shape": [1]}},
-            "preprocessing": {
-                "steps": [
-                    "replace Unicode separators and control characters "
-                    "(RE2 [\\p{Z}\\p{Cc}]) with a space",
-                    "lower-case (Unicode)",
-                    "apply `regex_rules` in order (RE2 syntax, replace all matches)",
-                    "split on whitespace",
-                    f"keep the first max_length={max_length} tokens",
-                    "id = index of the token in assets/vocabulary.json "
-                    "(0 = '' padding, 1 = '[UNK]' for unknown tokens)",
-                    "an empty text is the single id 0",
-                ],
-                "regex_rules": [list(rule) for rule in data._RULES],
-                "max_length": max_length,
-                "vocabulary": "assets/vocabulary.json",
-            },
-            "postprocessing": (
-                f"p = positive_probability; label = {labels}[p >= 0.5]; "
-                "probability of that label = max(p, 1 - p)"
-            ),
-        }
 
     def example_inputs(self) -> list[str]:
         return [
