@@ -476,7 +476,7 @@ def describe(directory: str | os.PathLike, example: str | None = None) -> dict:
         signatures = {}
         for name, fn in loaded.signatures.items():
             inputs = {
-                k: f"{v.dtype.name}{list(v.shape)}"
+                k: f"{v.dtype.name}{list(v.shape) if v.shape.rank is not None else '[scalar or batch]'}"
                 for k, v in fn.structured_input_signature[1].items()
             }
             signatures[name] = {"inputs": inputs, "outputs": sorted(fn.structured_outputs)}
