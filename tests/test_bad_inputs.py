@@ -112,7 +112,7 @@ CASES = [
     ("unknown strategy", lambda: make_strategy("tpu-pod"), ValueError, "'strategy'"),
     (
         "export bad format",
-        lambda: zoo.export("sentiment_bilstm_mr", "/tmp/x", format="onnx"),
+        lambda: zoo.export("sentiment_bilstm_mr", "/tmp/x", format="onnx2"),
         ValueError,
         "'format'",
     ),

@@ -237,7 +237,7 @@ def test_export_ends_with_signatures_and_a_snippet_that_runs(tmp_path, capsys):
     target = tmp_path / "sentiment"
     assert main(["export", "sentiment_lstm_mr", str(target)]) == 0
     out = capsys.readouterr().out
-    assert "serving_default(text: string[None])" in out
+    assert "serving_default(text: string[scalar or batch])" in out
     snippet = out.split("Call it from Python (plain TensorFlow, no zoo needed):\n", 1)[1]
     code = "\n".join(line[2:] for line in snippet.splitlines() if line.startswith("  "))
     assert code.count("\n") == 2, code  # three lines
