@@ -729,7 +729,10 @@ def load_data(
     Args:
         data_cfg: ``{"dataset": "mr", "max_tokens": None, "max_length": 100,
             "bucketing": False, "data_dir": None, "soft_labels": None}`` (all optional;
-            ``soft_labels=a`` trains on ``sigmoid(a * rating)`` targets, see `read_split`).
+            ``soft_labels=a`` trains on ``sigmoid(a * rating)`` targets, see `read_split`;
+            ``lexicon_weight``, ``lexicon_phrases``, ``lexicon_negators``,
+            ``extra_datasets``, ``extra_weight`` add human-rated words and non-movie
+            snippets as weighted train examples, see `zoo.data.lexicon`; off by default).
         batch_size: examples per batch.
         seed: shuffling seed of the train split (the split itself is fixed).
         smoke: use the first 320 / 128 / 128 examples of train / validation / test.
@@ -739,9 +742,10 @@ def load_data(
         shuffled), ``"assets"``: ``{"vocabulary": [...], "labels": ["negative",
         "positive"], "preprocessing": {"max_length": int, "standardize": "zoo_v1",
         "train_vocabulary_size": int}}`` (vocabulary fit on the train split only, then
-        optionally extended with GloVe words, see `extend_vocabulary`)
-        (vocabulary fit on the train split only), and ``"info"``: dataset name, TFDS
-        builder and version, split sizes.
+        optionally extended with GloVe words, see `extend_vocabulary`), and ``"info"``:
+        dataset name, TFDS builder and version, split sizes (MR's own; the extra train
+        examples are counted under ``"extra_train_examples"``). With extras on, train
+        batches are ``(ids, target, weight float32 [batch])``.
     """
     cfg = check_data_cfg(data_cfg)
     raw = {s: read_split(cfg["dataset"], s, data_dir=cfg["data_dir"]) for s in SPLITS}
