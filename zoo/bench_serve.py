@@ -106,12 +106,11 @@ def _serving_paths(model, tmp: Path) -> tuple[dict, dict, dict]:
     import zoo
 
     paths, sizes, notes = {}, {}, {}
+    from zoo.registry import preset_dir
+
     paths["keras"] = model.predict
-    sizes["keras"] = (
-        _size(Path(model.preset_dir) / "model.weights.h5")
-        if getattr(model, "preset_dir", None)
-        else None
-    )
+    preset = preset_dir(model.config["name"])
+    sizes["keras"] = _size(preset / "model.weights.h5") if preset else None
     exports = {
         "saved_model": {"format": "saved_model"},
         "tflite": {"format": "tflite"},

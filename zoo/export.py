@@ -322,10 +322,11 @@ def _quantized_tflite(zoo_model, functions, limit: int | None = None) -> tuple[d
             name: tflite_flatbuffer(fn, "int8-full", calibration[name])
             for name, fn in functions.items()
         }
-    except Exception as e:  # noqa: BLE001 - recorded; dynamic-range is the fallback
-        tried.append(f"int8-full did not convert ({type(e).__name__}: {str(e)[:300]})")
-    else:
         metric = _score_tflite(zoo_model, full, examples)
+    except Exception as e:  # noqa: BLE001 - recorded; dynamic-range is the fallback
+        reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        tried.append(f"int8-full failed to convert or run ({type(e).__name__}: {reason})")
+    else:
         drop = float_metric - metric
         if drop <= INT8_MAX_DROP:
             why = (
