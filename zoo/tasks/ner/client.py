@@ -46,17 +46,36 @@ class NERClient:
         self.config = config
         self.tag_names = list(assets.get("tags", TAGS))
         self.vectorize = ner_data.make_vectorizer(assets)
+        # One compiled call per batch of texts (eager string ops cost milliseconds each).
+        self._prepare = tf.function(
+            self._prepare_graph, input_signature=[tf.TensorSpec([None], tf.string)]
+        )
 
-    def tokens(self, texts: list[str]) -> list[list[str]]:
-        rows = ner_data.tokenize(tf.constant(list(texts), tf.string)).to_list()
-        return [[t.decode("utf-8") for t in row] for row in rows]
+    def _prepare_graph(self, text):
+        tokens = ner_data.tokenize(text).to_tensor("")
+        # One padding column keeps T >= 1 (an empty text is one padding token).
+        inputs = self.vectorize(tf.pad(tokens, [[0, 0], [0, 1]], constant_values=""))
+        width = ner_data.MAX_CHARS - tf.shape(inputs["chars"])[2]
+        inputs["chars"] = tf.pad(inputs["chars"], [[0, 0], [0, 0], [0, width]])
+        return tokens, {k: tf.cast(v, tf.int32) for k, v in inputs.items()}
+
+    def prepare(self, texts: list[str]) -> list[tuple[list[str], dict[str, np.ndarray]]]:
+        """Per text: its tokens and ``tag``'s inputs (batch 1; at least one token)."""
+        tokens, inputs = self._prepare(tf.constant(list(texts), tf.string))
+        tokens, inputs = tokens.numpy(), {k: v.numpy() for k, v in inputs.items()}
+        out = []
+        for b, row in enumerate(tokens):
+            words = [t.decode("utf-8") for t in row if t]
+            n = max(1, len(words))
+            out.append((words, {k: v[b : b + 1, :n] for k, v in inputs.items()}))
+        return out
 
     def predict(self, inputs: list) -> list[dict[str, Any]]:
         """Raw strings -> ``[{"tokens", "tags", "entities"}]`` (see `NERRuntime.predict`)."""
         _check_inputs(inputs)
         results = []
-        for tokens in self.tokens(list(inputs)) if inputs else []:
-            out = self.run("tag", vectorize_one(self.vectorize, tokens))
+        for tokens, x in self.prepare(list(inputs)) if inputs else []:
+            out = self.run("tag", x)
             ids = np.reshape(out["tags"], [-1])[: len(tokens)]
             tags = [self.tag_names[int(i)] for i in ids]
             results.append(

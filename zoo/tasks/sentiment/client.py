@@ -38,14 +38,18 @@ class SentimentClient:
         self.max_length = int(max_length)
         self.config = config
         # "" -> 0 (padding), "[UNK]" -> 1, vocab[i] -> i: the training ids.
-        self.ids = {token: i for i, token in enumerate(vocab) if i >= 2}
+        self.ids = {token.encode("utf-8"): i for i, token in enumerate(vocab) if i >= 2}
+        # One compiled call per batch of texts (eager string ops cost milliseconds each).
+        self._tokenize = tf.function(
+            lambda text: data.tokenize(text)[:, : self.max_length].to_tensor(""),
+            input_signature=[tf.TensorSpec([None], tf.string)],
+        )
 
     def token_ids(self, texts: list[str]) -> list[np.ndarray]:
         """One int32 ``[1, time]`` array per text (empty text: the single id 0)."""
-        rows = data.tokenize(tf.constant(list(texts), tf.string))[:, : self.max_length]
+        rows = self._tokenize(tf.constant(list(texts), tf.string)).numpy()
         return [
-            np.asarray([[self.ids.get(t.decode("utf-8"), 1) for t in row] or [0]], np.int32)
-            for row in rows.to_list()
+            np.asarray([[self.ids.get(t, 1) for t in row if t] or [0]], np.int32) for row in rows
         ]
 
     def positive_probabilities(self, texts: list[str]) -> np.ndarray:
