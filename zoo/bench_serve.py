@@ -99,7 +99,7 @@ PATHS = (
 )
 
 
-def _serving_paths(model, tmp: Path) -> tuple[dict, dict, dict]:
+def _serving_paths(model, tmp: Path, one: list) -> tuple[dict, dict, dict]:
     """``(predict callables, file sizes, notes)`` per path: raw input in, ``predict``'s
     answer out for every path (the exports through `zoo.load_exported`); a path whose
     export fails gets a note ("n/a: reason") instead."""
@@ -121,6 +121,7 @@ def _serving_paths(model, tmp: Path) -> tuple[dict, dict, dict]:
         try:
             path = zoo.export(model, tmp / key, **kwargs)
             loaded = zoo.load_exported(path)
+            loaded.predict(one)  # a path that cannot answer is reported, not timed
         except Exception as e:  # noqa: BLE001 - reported in the table, the others go on
             notes[key] = f"n/a: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
             continue
@@ -170,7 +171,7 @@ def bench_serve(repeats: int = 100, batch: int = 32, print_table: bool = True) -
         # Slow paths (captioning's beam search in predict) get fewer repeats.
         n = repeats if task in ("sentiment", "ner") else max(10, repeats // 4)
         with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
-            paths, sizes, notes = _serving_paths(model, Path(tmp))
+            paths, sizes, notes = _serving_paths(model, Path(tmp), one)
             single = _interleaved({k: (lambda f=f, x=one: f(x)) for k, f in paths.items()}, n)
             batched = _interleaved(
                 {k: (lambda f=f, x=many: f(x)) for k, f in paths.items()},
@@ -192,17 +193,20 @@ def bench_serve(repeats: int = 100, batch: int = 32, print_table: bool = True) -
         row["meets_target"] = row["saved_model_p50_ms"] <= SERVE_TARGETS_MS[task]
         rows.append(row)
         if print_table:
-            print(f"  {task}: {name} measured", flush=True)
+            _print_serve([row])
     after = load_average()
     if print_table:
-        _print_serve(rows, batch)
-        print(f"bench serve: {after}")
+        print(
+            "\nms per single request (raw input in, readable answer out), b32/s = examples/s "
+            f"at batch {batch} (TFLite/ONNX: a loop of batch-1 calls); size = model files.\n"
+            f"bench serve: {after}"
+        )
     for r in rows:
         r["load_average_before"], r["load_average_after"] = before, after
     return rows
 
 
-def _print_serve(rows: list[dict], batch: int) -> None:
+def _print_serve(rows: list[dict]) -> None:
     head = f"{'path':14s} {'p50':>7s} {'p99':>7s} {'min':>7s} {'b32/s':>7s} {'size MB':>8s}"
     for r in rows:
         print(f"\n{r['task']} ({r['model']}); SavedModel p50 target {r['target_p50_ms']:.0f} ms")
@@ -216,9 +220,6 @@ def _print_serve(rows: list[dict], batch: int) -> None:
             print(
                 f"  {label:14s} {r[f'{key}_p50_ms']:7.2f} {r[f'{key}_p99_ms']:7.2f} "
                 f"{r[f'{key}_min_ms']:7.2f} {r[f'{key}_batch_per_s']:7.0f} {shown}"
-                + (f"  {r['notes'][key]}" if key in r["notes"] else "")
+                + (f"  {r['notes'][key]}" if key in r["notes"] else ""),
+                flush=True,
             )
-    print(
-        "\nms per single request (raw input in, readable answer out), b32/s = examples/s at "
-        f"batch {batch} (TFLite/ONNX: a loop of batch-1 calls); size = model files."
-    )
