@@ -138,7 +138,7 @@ def _interpreter(**kwargs):
     import warnings
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        warnings.filterwarnings("ignore", message="(?s).*tf.lite.Interpreter is deprecated")
         return tf.lite.Interpreter(**kwargs)
 
 
