@@ -29,15 +29,18 @@ target is kept unless `overwrite`) and checked to contain no cuDNN-only ops
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import tensorflow as tf
 
+from zoo import _quiet
 from zoo._io import atomic_dir
 
 #: Ops that exist only on CUDA devices; a serving graph must never contain them.
@@ -135,11 +138,32 @@ def serving_module(zoo_model) -> tuple[tf.Module, dict]:
 def _interpreter(**kwargs):
     """`tf.lite.Interpreter` without its deprecation banner (LiteRT's `ai_edge_litert`
     interpreter is the same runtime; it is not a dependency here)."""
-    import warnings
-
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet.stderr_silenced():  # XNNPACK's INFO line
         warnings.filterwarnings("ignore", message="(?s).*tf.lite.Interpreter is deprecated")
-        return tf.lite.Interpreter(**kwargs)
+        interpreter = tf.lite.Interpreter(**kwargs)
+        interpreter.allocate_tensors()
+        return interpreter
+
+
+@contextlib.contextmanager
+def _converter_quiet():
+    """The converters' own chatter (MLIR's "fully_quantize: ..." on file descriptor 2,
+    the interpreter banner, tf2onnx's INFO logs, the table_initializer warning) stays
+    out of the terminal; errors still raise. ``ZOO_VERBOSE=1`` shows it all."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("tf2onnx", "tensorflow")]
+    levels = [lg.level for lg in loggers]
+    try:
+        with warnings.catch_warnings(), _quiet.stderr_silenced():
+            if not _quiet.verbose():
+                warnings.simplefilter("ignore")
+                for lg in loggers:
+                    lg.setLevel(logging.ERROR)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def portable_functions(zoo_model) -> dict:
@@ -194,7 +218,8 @@ def tflite_flatbuffer(fn, mode: str = "none", calibration: list | None = None) -
             raise ExportError("Full-integer quantization needs calibration inputs; got none.")
         converter.representative_dataset = lambda: iter(samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    flatbuffer = converter.convert()
+    with _converter_quiet():
+        flatbuffer = converter.convert()
     # The converter silently falls back to an unnamed path when it cannot save `owner`.
     runner = _interpreter(model_content=flatbuffer).get_signature_list()
     if "serving_default" not in runner:
@@ -212,15 +237,13 @@ def onnx_model(fn) -> bytes:
     """One portable function converted by tf2onnx (`from_function`), checked by creating
     an onnxruntime session. The recurrent loops become ONNX ``Loop`` nodes (the portable
     functions are traced with one step per while iteration, which tf2onnx converts)."""
-    import logging
-
     import onnxruntime as ort
     import tf2onnx
 
-    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
-    proto, _ = tf2onnx.convert.from_function(
-        fn, input_signature=fn.input_signature, opset=ONNX_OPSET
-    )
+    with _converter_quiet():
+        proto, _ = tf2onnx.convert.from_function(
+            fn, input_signature=fn.input_signature, opset=ONNX_OPSET
+        )
     data = proto.SerializeToString()
     try:
         ort.InferenceSession(data, providers=["CPUExecutionProvider"])
