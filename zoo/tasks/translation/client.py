@@ -9,7 +9,8 @@ exported function, whatever runs it.
 
 Generated index -> word is `TranslationClient.words` (and the token fed back is the
 generated index itself): the one place to change for an output layer whose indices are
-not plain target-vocabulary ids.
+not plain target-vocabulary ids; ``decode_step`` also returns its attention over the
+source (per step, collected along the chosen hypothesis) for an unknown-word copy.
 """
 
 from __future__ import annotations
@@ -50,26 +51,55 @@ class TranslationClient:
         self.length_penalty = float(model_cfg["length_penalty"])
         self.max_output_length = int(model_cfg["max_output_length"])
         self.max_source_length = data_lib.data_config(config.get("data"))["max_source_length"]
+        # the string ops compiled once per client: eagerly they cost milliseconds a call
+        spec = [tf.TensorSpec([None], tf.string)]
+        self._tokenize = tf.function(self._tokens, input_signature=spec)
+        self._detokenize = tf.function(data_lib.detokenize, input_signature=spec)
 
-    def source_ids(self, text: str) -> np.ndarray:
-        """One Spanish string -> int32 ``[1, Ts]`` as `TranslatorRuntime.source_ids` (the
-        graph's standardization; unknown words -> [UNK]; truncated; Ts >= 1)."""
-        tokens = tf.strings.split(data_lib.standardize_source(tf.constant(text))).numpy()
-        ids = [self.source_index.get(t.decode("utf-8"), data_lib.UNK_ID) for t in tokens]
-        ids = ids[: self.max_source_length] or [data_lib.PAD_ID]
-        return np.asarray([ids], np.int32)
+    def _tokens(self, texts):
+        """``string[B]`` -> (standardized source tokens ``string[B, T]``, the cased tokens
+        the copy writes ``string[B, T]``), both truncated, ``""`` after each sentence."""
+        source = tf.strings.split(data_lib.standardize_source(texts))[:, : self.max_source_length]
+        width = tf.maximum(source.bounding_shape(axis=1), 1)
+        cased = tf.strings.split(data_lib.standardize_target(texts))[:, : self.max_source_length]
+        shape = tf.stack([tf.shape(texts)[0], tf.cast(width, tf.int32)])
+        return source.to_tensor(""), cased.to_tensor("", shape=shape)
 
-    def words(self, ids: np.ndarray, text: str, source_ids: np.ndarray, outputs: dict) -> list[str]:
-        """Generated ids ``[L]`` of `text` -> the English tokens written (up to [END];
-        padding and special tokens dropped), as `TranslatorRuntime.ids_to_text`.
-        `source_ids`: int32 ``[1, Ts]``; `outputs`: ``decode_step``'s per-step outputs
-        along the chosen hypothesis (``{name: [L, ...]}``; none today)."""
+    def source_ids(self, texts: list[str]) -> tuple[list[np.ndarray], list[list[str]]]:
+        """Spanish strings -> per string int32 ``[1, Ts]`` as `TranslatorRuntime.source_ids`
+        (the graph's standardization; unknown words -> [UNK]; truncated; Ts >= 1) and its
+        cased source tokens."""
+        if not texts:
+            return [], []
+        tokens, cased = (t.numpy() for t in self._tokenize(tf.constant(texts, tf.string)))
+        ids, words = [], []
+        for row, cased_row in zip(tokens, cased):
+            row = [t.decode("utf-8") for t in row if t]
+            ids.append(
+                np.asarray(
+                    [[self.source_index.get(t, data_lib.UNK_ID) for t in row] or [0]], np.int32
+                )
+            )
+            words.append([w.decode("utf-8") for w in cased_row[: ids[-1].shape[1]]])
+        return ids, words
+
+    def words(
+        self, ids: np.ndarray, source_ids: np.ndarray, cased: list[str], outputs: dict
+    ) -> list[str]:
+        """Generated ids ``[L]`` -> the English tokens written (up to [END]; padding and
+        special tokens dropped), as `TranslatorRuntime.ids_to_text`.
+        `source_ids`: int32 ``[1, Ts]``; `cased`: the cased source tokens; `outputs`:
+        ``decode_step``'s per-step outputs along the chosen hypothesis (``attention``
+        float32 ``[L, Ts]``)."""
+        ids = np.asarray(ids)
+        copied = np.zeros(ids.shape, bool)
+        words = [self.target_words[i] for i in ids]
         out = []
-        for i in ids:
+        for i, word, copy in zip(ids, words, copied):
             if i == data_lib.END_ID:
                 break
-            if i > data_lib.END_ID:
-                out.append(self.target_words[i])
+            if i > data_lib.END_ID or copy:
+                out.append(str(word))
         return out
 
     def translate(self, inputs: list[str], *, beam_size: int = 1) -> list[str]:
@@ -80,9 +110,8 @@ class TranslationClient:
                 f"integer, got {beam_size!r}."
             )
         step = portable.numpy_step(self.run)
-        out = []
-        for text in _check_strings(inputs):
-            source = self.source_ids(text)
+        joined = []
+        for source, cased in zip(*self.source_ids(_check_strings(inputs))):
             ids, outputs = portable.decode(
                 step,
                 np.array([data_lib.START_ID], np.int32),
@@ -92,11 +121,11 @@ class TranslationClient:
                 end_token=data_lib.END_ID,
                 length_penalty=self.length_penalty,
             )
-            joined = " ".join(
-                self.words(ids[0], text, source, {k: v[0] for k, v in outputs.items()})
-            )
-            out.append(data_lib.detokenize(tf.constant(joined)).numpy().decode("utf-8"))
-        return out
+            per_step = {k: v[0] for k, v in outputs.items()}
+            joined.append(" ".join(self.words(ids[0], source, cased, per_step)))
+        if not joined:
+            return []
+        return [t.decode("utf-8") for t in self._detokenize(tf.constant(joined)).numpy()]
 
     def predict(self, inputs: list[str]) -> list[str]:
         """Spanish strings -> English strings (greedy, like the preset's `predict`)."""
