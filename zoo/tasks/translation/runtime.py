@@ -17,6 +17,7 @@ from zoo.data import translation as data_lib
 from zoo.tasks.base import Runtime
 from zoo.tasks.decoding import beam_search, greedy_search
 from zoo.tasks.translation import portable
+from zoo.tasks.translation.copy import copy_unknowns
 from zoo.tasks.translation.model import Translator, model_config
 
 
@@ -50,15 +51,16 @@ class TranslatorRuntime(Runtime):
         pad = tf.maximum(1 - tf.shape(ids)[1], 0)  # an all-empty batch still has one column
         return tf.pad(ids, [[0, 0], [0, pad]])
 
-    def ids_to_text(self, tokens):
+    def ids_to_text(self, tokens, copies=None):
         """``int32[B, L]`` generated ids -> ``string[B]`` detokenized English (stops at
-        [END]; special tokens dropped)."""
+        [END]; special tokens dropped). `copies`: ``(words string[B, L], copied bool[B, L])``
+        from `copy_unknowns`: those words are written, and copied [UNK]s are kept."""
         ended = (
             tf.cumsum(tf.cast(tf.equal(tokens, data_lib.END_ID), tf.int32), axis=1, exclusive=True)
             > 0
         )
-        keep = tf.logical_and(tokens > data_lib.END_ID, tf.logical_not(ended))
-        words = tf.gather(self.target_words, tokens)
+        words, copied = copies or (tf.gather(self.target_words, tokens), False)
+        keep = tf.logical_and((tokens > data_lib.END_ID) | copied, tf.logical_not(ended))
         words = tf.ragged.boolean_mask(words, keep)
         return data_lib.detokenize(tf.strings.reduce_join(words, axis=1, separator=" "))
 
@@ -87,8 +89,12 @@ class TranslatorRuntime(Runtime):
         return tokens
 
     def translate_tensor(self, strings, beam_size: int = 1):
-        """``string[B]`` -> ``string[B]`` (TensorFlow ops only)."""
-        return self.ids_to_text(self.decode(self.source_ids(strings), beam_size))
+        """``string[B]`` -> ``string[B]`` (TensorFlow ops only; [UNK]s replaced by the
+        attended out-of-vocabulary source word, `zoo.tasks.translation.copy`)."""
+        source = self.source_ids(strings)
+        tokens = self.decode(source, beam_size)
+        args = (self.target_words, self.max_source_length)
+        return self.ids_to_text(tokens, copy_unknowns(self.model, strings, source, tokens, *args))
 
     # -- Python API -------------------------------------------------------------------
     def translate(
