@@ -7,6 +7,7 @@ import copy
 import keras
 from keras import ops
 
+from zoo.layers.keras_twins import KERAS_LAYERS, unidirectional_from_keras
 from zoo.layers.lstm import LSTMCell
 from zoo.layers.recurrent import RNNLayerBase
 
@@ -22,10 +23,8 @@ def _as_zoo_recurrent(layer, argument):
     """`layer` if it is ours, converted if it is a Keras recurrent layer, else an error."""
     if isinstance(layer, RNNLayerBase):
         return layer
-    from zoo.layers.convert import KERAS_LAYERS, from_keras  # convert imports this module
-
     if type(layer) in KERAS_LAYERS:
-        return from_keras(layer)
+        return unidirectional_from_keras(layer)
     raise ValueError(
         f"Received an invalid value for argument '{argument}', expected a zoo "
         "recurrent layer (zoo.layers.SimpleRNN, LSTM or GRU) or a keras.layers."

@@ -22,16 +22,14 @@ import numpy as np
 
 from zoo.layers.bidirectional import Bidirectional
 from zoo.layers.gru import GRU
+from zoo.layers.keras_twins import (
+    KERAS_LAYERS,
+    build_like,
+    copy_carried_states,
+    unidirectional_from_keras,
+)
 from zoo.layers.lstm import LSTM
 from zoo.layers.recurrent import RNNLayerBase
-from zoo.layers.simple_rnn import SimpleRNN
-
-#: Keras's recurrent layers and ours (exact classes: a subclass may change the call)
-KERAS_LAYERS = {
-    keras.layers.SimpleRNN: SimpleRNN,
-    keras.layers.LSTM: LSTM,
-    keras.layers.GRU: GRU,
-}
 
 
 def is_keras_recurrent(layer) -> bool:
@@ -39,17 +37,6 @@ def is_keras_recurrent(layer) -> bool:
     if type(layer) is keras.layers.Bidirectional:
         return all(type(sub) in KERAS_LAYERS for sub in (layer.forward_layer, layer.backward_layer))
     return type(layer) in KERAS_LAYERS
-
-
-def _build_like(ours, theirs):
-    """Build `ours` on the input shape `theirs` was built on."""
-    shapes = getattr(theirs, "_build_shapes_dict", None) or {}
-    shape = next(iter(shapes.values()), None)
-    if shape is None:
-        cell = getattr(theirs, "cell", None) or theirs.forward_layer.cell
-        batch = theirs.states[0].shape[0] if getattr(theirs, "states", None) else None
-        shape = (batch, None, cell.kernel.shape[0])
-    ours.build(tuple(shape))
 
 
 def from_keras(layer, weights: bool = True) -> keras.layers.Layer:
@@ -73,39 +60,23 @@ def from_keras(layer, weights: bool = True) -> keras.layers.Layer:
             "keras.layers.SimpleRNN, LSTM, GRU, or a keras.layers.Bidirectional of "
             f"those, or a zoo recurrent layer, got {type(layer).__name__}: {layer!r}."
         )
-    if isinstance(layer, keras.layers.Bidirectional):
-        config = layer.get_config()
-        ours = Bidirectional(
-            from_keras(layer.forward_layer, weights=False),
-            merge_mode=layer.merge_mode,
-            backward_layer=from_keras(layer.backward_layer, weights=False),
-            name=config["name"],
-            trainable=config["trainable"],
-            dtype=config["dtype"],
-        )
-    else:
-        ours = KERAS_LAYERS[type(layer)].from_config(layer.get_config())
-        if hasattr(layer, "use_cudnn"):  # not in Keras's config
-            ours.use_cudnn = layer.use_cudnn
+    if not isinstance(layer, keras.layers.Bidirectional):
+        return unidirectional_from_keras(layer, weights=weights)
+    config = layer.get_config()
+    ours = Bidirectional(
+        from_keras(layer.forward_layer, weights=False),
+        merge_mode=layer.merge_mode,
+        backward_layer=from_keras(layer.backward_layer, weights=False),
+        name=config["name"],
+        trainable=config["trainable"],
+        dtype=config["dtype"],
+    )
     if weights and layer.built:
-        _build_like(ours, layer)
+        build_like(ours, layer)
         ours.set_weights(layer.get_weights())
-        _copy_carried_states(ours, layer)
+        copy_carried_states(ours.forward_layer, layer.forward_layer)
+        copy_carried_states(ours.backward_layer, layer.backward_layer)
     return ours
-
-
-def _copy_carried_states(ours, theirs):
-    """The current states of a stateful layer (not weights, so `set_weights` skips them)."""
-    pairs = [(ours, theirs)]
-    if isinstance(ours, Bidirectional):
-        pairs = [
-            (ours.forward_layer, theirs.forward_layer),
-            (ours.backward_layer, theirs.backward_layer),
-        ]
-    for mine, keras_layer in pairs:
-        if mine.stateful and mine.states is not None and keras_layer.states is not None:
-            for variable, value in zip(mine.states, keras_layer.states, strict=True):
-                variable.assign(value.value)
 
 
 def _clone_layer(layer):
