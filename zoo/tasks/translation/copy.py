@@ -25,10 +25,17 @@ Two equal implementations of the replacement itself:
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import tensorflow as tf
 
 from zoo.data import translation as data_lib
+
+#: OOV source words that are copied: with a capital letter or a digit (names, places,
+#: numbers, "7:45", "ONU"); a lower-case OOV word is a Spanish word the model lacks, and
+#: writing it into English cost BLEU (51.73 against 51.92 when every OOV word was copyable).
+COPYABLE = r".*[\p{Lu}\p{Nd}].*"
 
 
 def cased_source_tokens(strings, num_tokens, max_source_length: int):
@@ -65,7 +72,10 @@ def replace_unknowns(tokens, attention, source_ids, source_words, target_words):
         OOV source token). Uncopied [UNK]s stay "[UNK]".
     """
     tokens = tf.convert_to_tensor(tokens, tf.int32)
-    oov = tf.equal(tf.convert_to_tensor(source_ids, tf.int32), data_lib.UNK_ID)  # [B, Ts]
+    oov = tf.logical_and(
+        tf.equal(tf.convert_to_tensor(source_ids, tf.int32), data_lib.UNK_ID),  # [B, Ts]
+        tf.strings.regex_full_match(source_words, COPYABLE),
+    )
     # attention is >= 0, so -1 rules out every in-vocabulary and padding position
     scores = tf.where(oov[:, None, :], tf.cast(attention, tf.float32), -1.0)
     position = tf.argmax(scores, axis=-1, output_type=tf.int32)  # [B, L]; ties: first
@@ -92,14 +102,22 @@ def replace_unknowns_np(tokens, attention, source_ids, source_words, target_word
     """
     tokens = np.asarray(tokens, np.int64)
     attention = np.asarray(attention, np.float32)
-    oov = np.asarray(source_ids) == data_lib.UNK_ID
-    source_words = _padded_words(source_words, oov.shape)
+    source_words = _padded_words(source_words, np.shape(source_ids))
+    oov = (np.asarray(source_ids) == data_lib.UNK_ID) & _copyable(source_words)
     scores = np.where(oov[..., None, :], attention, np.float32(-1.0))
     position = np.argmax(scores, axis=-1)  # ties: the first, as tf.argmax
     copies = np.take_along_axis(source_words, position, axis=-1)
     copied = (tokens == data_lib.UNK_ID) & oov.any(axis=-1, keepdims=True)
     words = np.asarray(list(target_words), dtype=object)[tokens]
     return np.where(copied, copies, words), copied
+
+
+def _copyable(words: np.ndarray) -> np.ndarray:
+    """`COPYABLE` in Python: a capital letter (Lu) or a decimal digit (Nd) anywhere."""
+    test = np.vectorize(
+        lambda w: any(unicodedata.category(c) in ("Lu", "Nd") for c in w), otypes=[bool]
+    )
+    return test(words) if words.size else np.zeros(words.shape, bool)
 
 
 def _padded_words(words, shape) -> np.ndarray:
