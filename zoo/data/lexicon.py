@@ -38,6 +38,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from zoo.data.sentiment_sources import ARTIFACTS, read_snippets, split_indices
+from zoo.data.sources import fetch
+
 __all__ = [
     "EXTRA_DATASETS",
     "LEXICON_DEFAULTS",
@@ -82,9 +85,6 @@ class LexiconEntry(tuple):
 
 
 def _vader_member(member: str) -> bytes:
-    from zoo.data.sentiment import ARTIFACTS
-    from zoo.data.sources import fetch
-
     with tarfile.open(fetch(ARTIFACTS["vader"]), "r:gz") as tar:
         return tar.extractfile(member).read()
 
@@ -177,14 +177,12 @@ def _norm(text: str) -> str:
 
 
 def _snippet_examples(datasets: Sequence[str]) -> list[tuple[str, float]]:
-    from zoo.data import sentiment
-
     names = {"tweets": "tweets", "amazon": "amazon_reviews", "nyt": "nyt_editorials"}
-    movie = {_norm(r["text"]) for r in sentiment.read_snippets("movie_reviews")}
+    movie = {_norm(r["text"]) for r in read_snippets("movie_reviews")}
     pairs = []
     for name in datasets:
-        rows = sentiment.read_snippets(names[name])
-        train = sentiment.split_indices(len(rows))["train"]
+        rows = read_snippets(names[name])
+        train = split_indices(len(rows))["train"]
         pairs += [
             (rows[i]["text"], rows[i]["rating"])
             for i in train
