@@ -9,8 +9,8 @@ exported function, whatever runs it.
 
 Generated index -> word is `TranslationClient.words` (and the token fed back is the
 generated index itself): the one place to change for an output layer whose indices are
-not plain target-vocabulary ids; ``decode_step`` also returns its attention over the
-source (per step, collected along the chosen hypothesis) for an unknown-word copy.
+not plain target-vocabulary ids. It copies an out-of-vocabulary source word for each
+[UNK] (`zoo.tasks.translation.copy`) with the attention ``decode_step`` returns.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from zoo.data import translation as data_lib
 from zoo.tasks import portable
+from zoo.tasks.translation.copy import cased_source_tokens, replace_unknowns_np
 from zoo.tasks.translation.model import model_config
 
 
@@ -61,9 +62,8 @@ class TranslationClient:
         the copy writes ``string[B, T]``), both truncated, ``""`` after each sentence."""
         source = tf.strings.split(data_lib.standardize_source(texts))[:, : self.max_source_length]
         width = tf.maximum(source.bounding_shape(axis=1), 1)
-        cased = tf.strings.split(data_lib.standardize_target(texts))[:, : self.max_source_length]
-        shape = tf.stack([tf.shape(texts)[0], tf.cast(width, tf.int32)])
-        return source.to_tensor(""), cased.to_tensor("", shape=shape)
+        cased = cased_source_tokens(texts, tf.cast(width, tf.int32), self.max_source_length)
+        return source.to_tensor(""), cased
 
     def source_ids(self, texts: list[str]) -> tuple[list[np.ndarray], list[list[str]]]:
         """Spanish strings -> per string int32 ``[1, Ts]`` as `TranslatorRuntime.source_ids`
@@ -87,13 +87,18 @@ class TranslationClient:
         self, ids: np.ndarray, source_ids: np.ndarray, cased: list[str], outputs: dict
     ) -> list[str]:
         """Generated ids ``[L]`` -> the English tokens written (up to [END]; padding and
-        special tokens dropped), as `TranslatorRuntime.ids_to_text`.
+        special tokens dropped; each [UNK] replaced by its most attended out-of-vocabulary
+        source word, `zoo.tasks.translation.copy`), as `TranslatorRuntime.ids_to_text`.
         `source_ids`: int32 ``[1, Ts]``; `cased`: the cased source tokens; `outputs`:
         ``decode_step``'s per-step outputs along the chosen hypothesis (``attention``
         float32 ``[L, Ts]``)."""
         ids = np.asarray(ids)
         copied = np.zeros(ids.shape, bool)
         words = [self.target_words[i] for i in ids]
+        if "attention" in outputs and len(ids):
+            words, copied = replace_unknowns_np(
+                ids, outputs["attention"], source_ids[0], cased, self.target_words
+            )
         out = []
         for i, word, copy in zip(ids, words, copied):
             if i == data_lib.END_ID:
