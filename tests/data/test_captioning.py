@@ -20,6 +20,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from zoo.data import captioning as cd
+from zoo.data import captioning_sources as cs
 from zoo.data import flickr8k as f8
 from zoo.data.sources import Artifact, ChecksumError
 
@@ -51,7 +52,7 @@ def rows():
 
 @pytest.fixture(scope="module")
 def gem_dir():
-    return cd.unpack_deb(cd.GEMOJIONE_DEB) / cd.GEMOJIONE_DIR
+    return cd.unpack_deb(cd.GEMOJIONE_DEB) / cs.GEMOJIONE_DIR
 
 
 def test_images_per_source_match_the_artwork_in_the_packages(rows, gem_dir):
@@ -105,8 +106,8 @@ def test_captions_are_the_emoji_package_names(rows):
 
 
 def test_rendered_noto_emoji_are_not_blank():
-    font = cd.unpack_deb(cd.NOTO_DEB) / cd.NOTO_TTF
-    image = np.asarray(Image.open(io.BytesIO(cd.render_noto(font, "\U0001f600"))))
+    font = cd.unpack_deb(cd.NOTO_DEB) / cs.NOTO_TTF
+    image = np.asarray(Image.open(io.BytesIO(cs.render_noto(font, "\U0001f600"))))
     assert image.shape == (128, 136, 4)
     assert (image[..., 3] > 0).mean() > 0.3
     # the grinning face is mostly yellow where opaque
@@ -120,7 +121,7 @@ def test_python_deb_extraction_matches_dpkg_deb(tmp_path):
     deb = fetch(cd.GEMOJIONE_DEB)
     a, b = tmp_path / "a", tmp_path / "b"
     subprocess.run(["dpkg-deb", "-x", str(deb), str(a)], check=True)
-    cd._extract_deb_in_python(deb, b)
+    cs._extract_deb_in_python(deb, b)
     files_a = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
     files_b = sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
     assert files_a == files_b and len(files_a) > 1000

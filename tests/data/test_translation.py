@@ -19,7 +19,7 @@ def pairs():
 
 @pytest.fixture(scope="module")
 def smoke():
-    return T.make_datasets({}, batch_size=16, seed=0, smoke=True)
+    return T.load_data({}, batch_size=16, seed=0, smoke=True)
 
 
 def test_archive_has_118964_english_spanish_pairs(pairs):
@@ -130,8 +130,8 @@ def test_vocabularies_are_fitted_on_train_only(smoke):
 
 
 def test_train_shuffle_is_seeded_and_batches_are_length_bucketed():
-    a = T.make_datasets({}, batch_size=8, seed=3, smoke=True)
-    b = T.make_datasets({}, batch_size=8, seed=3, smoke=True)
+    a = T.load_data({}, batch_size=8, seed=3, smoke=True)
+    b = T.load_data({}, batch_size=8, seed=3, smoke=True)
     first_a = [x[0][0].numpy() for x in a["train"].take(5)]
     first_b = [x[0][0].numpy() for x in b["train"].take(5)]
     for x, y in zip(first_a, first_b):
@@ -149,7 +149,7 @@ def test_bad_data_config_names_the_key():
     with pytest.raises(ValueError, match="dataset"):
         T.data_config({"dataset": "fra_eng"})
     with pytest.raises(ValueError, match="batch_size"):
-        T.make_datasets({}, batch_size=0, smoke=True)
+        T.load_data({}, batch_size=0, smoke=True)
 
 
 @pytest.mark.slow

@@ -47,409 +47,41 @@ and apostrophes split off as its own token) -> whitespace split -> `StringLookup
 weights [B,T] float32)``: ``caption_in`` starts with ``<start>``, ``caption_out`` ends
 with ``<end>``, ``weights`` is 1 on real tokens and 0 on padding.
 
+The modules: `zoo.data.captioning_sources` (raw files, emoji, split),
+`zoo.data.captioning_tfds` (TFDS builder, `load_raw`), `zoo.data.captioning_images`
+(`preprocess_image`); this one holds the captions and the pipeline (`load_data`).
 `info(name)` and `bench(...)` back ``python -m zoo data info`` / ``bench data``.
 The Flickr8k loader for users with internet is in `zoo.data.flickr8k`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import os
-import shutil
-import subprocess
-import tarfile
 import time
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from zoo._io import atomic_dir
-from zoo.data import flickr8k  # noqa: F401 - registers the zoo_flickr8k TFDS builder
-from zoo.data.sources import Artifact, fetch, zoo_home
-from zoo.data.tfds_read import NO_AUTOCACHE
-
-NOTO_DEB = Artifact(
-    filename="fonts-noto-color-emoji_2.042-0+deb12u1_all.deb",
-    sha256="a5ab0f69c7938423862320d9aca5dd187b3fd879d6a9a57dd52e17c3fa8d2751",
-    deb="fonts-noto-color-emoji=2.042-0+deb12u1",
-    size=9_893_872,
-    license="Noto Color Emoji font: SIL Open Font License 1.1 (Google Inc.)",
+from zoo.data.captioning_images import DEFAULT_IMAGE_SIZE, preprocess_array, preprocess_image
+from zoo.data.captioning_sources import (
+    GEMOJIONE_DEB,
+    NOTO_DEB,
+    SOURCES,
+    SPLIT_FRACTIONS,
+    SPLITS,
+    caption_of,
+    split_of,
+    unpack_deb,
 )
-GEMOJIONE_DEB = Artifact(
-    filename="ruby-gemojione_3.3.0-1_all.deb",
-    sha256="9981df47963de53e10ce097857825c72f2f11dbe2d4cd4887698a99a751bb6bb",
-    deb="ruby-gemojione=3.3.0-1",
-    size=4_580_192,
-    license="EmojiOne 2 artwork: CC-BY-SA 4.0 (Ranks.com Inc.); gem code: MIT",
-)
-NOTO_TTF = "usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
-GEMOJIONE_DIR = "usr/share/rubygems-integration/all/gems/gemojione-3.3.0"
-#: Pillow font size of the Noto bitmap strikes (the only size the font supports).
-NOTO_FONT_SIZE = 109
-NOTO_CANVAS = (136, 128)
-SOURCES = ("noto", "emojione")
-SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
-SPLITS = tuple(SPLIT_FRACTIONS)
+from zoo.data.captioning_tfds import ZooEmojiCaptions, load_raw
 
 PAD, UNK, START, END = "", "[UNK]", "<start>", "<end>"
 SPECIAL_TOKENS = (PAD, UNK, START, END)
 START_ID, END_ID = 2, 3
-DEFAULT_IMAGE_SIZE = 64
 #: Longest caption in tokens (the emoji names have at most 11) + room; decoding limit.
 MAX_CAPTION_TOKENS = 16
-
-_ZWJ, _VS16 = "\u200d", "\ufe0f"
-
-
-# --------------------------------------------------------------------------------------
-# raw sources
-
-
-def unpack_deb(artifact: Artifact) -> Path:
-    """Fetch a pinned ``.deb`` and unpack its data into ``zoo_home()/unpacked/<name>``.
-
-    Returns:
-        The directory holding the package's file tree (``usr/share/...``).
-    """
-    dest = zoo_home() / "unpacked" / artifact.filename.removesuffix(".deb")
-    marker = dest / ".zoo-sha256"
-    if marker.is_file() and marker.read_text().strip() == artifact.sha256:
-        return dest
-    deb = fetch(artifact)
-    with atomic_dir(dest, overwrite=True) as tmp:
-        if shutil.which("dpkg-deb"):
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True, capture_output=True)
-        else:  # not Debian: the .deb is an `ar` archive holding data.tar.{xz,gz,zst}
-            _extract_deb_in_python(deb, tmp)
-        (tmp / ".zoo-sha256").write_text(artifact.sha256)
-    return dest
-
-
-def _extract_deb_in_python(deb: Path, dest: Path) -> None:
-    data = deb.read_bytes()
-    if not data.startswith(b"!<arch>\n"):
-        raise ValueError(f"{deb} is not a Debian package (no ar archive header).")
-    pos = 8
-    while pos + 60 <= len(data):
-        name = data[pos : pos + 16].decode().strip().rstrip("/")
-        size = int(data[pos + 48 : pos + 58].decode().strip())
-        body = data[pos + 60 : pos + 60 + size]
-        if name.startswith("data.tar"):
-            if name.endswith(".zst"):
-                raise RuntimeError(f"{deb}: {name} needs dpkg-deb (zstd) to unpack.")
-            with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-                tar.extractall(dest, filter="data")
-            return
-        pos += 60 + size + (size % 2)
-    raise ValueError(f"{deb} has no data.tar member.")
-
-
-def fully_qualified_emoji() -> list[str]:
-    """All ``fully_qualified`` emoji of the installed `emoji` package, sorted."""
-    import emoji
-
-    return sorted(
-        e for e, v in emoji.EMOJI_DATA.items() if v["status"] == emoji.STATUS["fully_qualified"]
-    )
-
-
-def caption_of(e: str) -> str:
-    """The CLDR name of emoji `e` from the `emoji` package, as words.
-
-    >>> caption_of("\\U0001f46e")
-    'police officer'
-    """
-    import emoji
-
-    return emoji.EMOJI_DATA[e]["en"].strip(":").replace("_", " ")
-
-
-def aliases_of(e: str) -> list[str]:
-    """The `emoji` package's aliases of `e` as words (``":cop:"`` -> ``"cop"``)."""
-    import emoji
-
-    return [a.strip(":").replace("_", " ") for a in emoji.EMOJI_DATA[e].get("alias", [])]
-
-
-def split_of(e: str, seed: int = 0) -> str:
-    """Which split emoji `e` belongs to: a salted sha256 of the emoji read as a fraction
-    (80% train, 10% validation, 10% test)."""
-    digest = hashlib.sha256(f"{seed}:{e}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
-    acc = 0.0
-    for split, frac in SPLIT_FRACTIONS.items():
-        acc += frac
-        if u < acc:
-            return split
-    return SPLITS[-1]
-
-
-def noto_supported(font_path: str | os.PathLike, candidates: Iterable[str]) -> list[str]:
-    """The emoji of `candidates` that Noto draws as one glyph (see the module doc)."""
-    from fontTools.ttLib import TTFont
-    from PIL import ImageFont
-
-    font = ImageFont.truetype(str(font_path), NOTO_FONT_SIZE)
-    cmap = TTFont(str(font_path))["cmap"].getBestCmap()
-    one = font.getlength("\U0001f600")
-    return [
-        e
-        for e in candidates
-        if abs(font.getlength(e) - one) < 1e-3 and all(ord(c) in cmap for c in e if c != _VS16)
-    ]
-
-
-def render_noto(font_path: str | os.PathLike, e: str) -> bytes:
-    """PNG bytes (RGBA, 136x128, transparent background) of emoji `e` drawn with Noto."""
-    from PIL import Image, ImageDraw
-
-    font = _noto_font(str(font_path))
-    image = Image.new("RGBA", NOTO_CANVAS, (255, 255, 255, 0))
-    ImageDraw.Draw(image).text((0, 0), e, font=font, embedded_color=True)
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-_FONTS: dict[str, Any] = {}
-
-
-def _noto_font(path: str):
-    from PIL import ImageFont
-
-    if path not in _FONTS:
-        _FONTS[path] = ImageFont.truetype(path, NOTO_FONT_SIZE)
-    return _FONTS[path]
-
-
-def emojione_files(gem_dir: str | os.PathLike) -> dict[str, Path]:
-    """Fully-qualified emoji -> EmojiOne PNG path, via ``config/index.json``."""
-    gem_dir = Path(gem_dir)
-    index = json.loads((gem_dir / "config" / "index.json").read_text(encoding="utf-8"))
-
-    def key(s: str) -> str:
-        return s.replace(_VS16, "").replace(_ZWJ, "")
-
-    by_key = {key(e): e for e in fully_qualified_emoji()}
-    out: dict[str, Path] = {}
-    for entry in index.values():
-        png = gem_dir / "assets" / "png" / f"{entry['unicode'].upper()}.png"
-        chars = "".join(chr(int(cp, 16)) for cp in entry["unicode"].split("-"))
-        e = by_key.get(key(chars))
-        if e is not None and png.is_file():
-            out[e] = png
-    return out
-
-
-def _rgba_png(path: Path) -> bytes:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        rgba = image.convert("RGBA")
-    out = io.BytesIO()
-    rgba.save(out, format="PNG")
-    return out.getvalue()
-
-
-def emoji_records(noto_root: Path, gem_root: Path) -> list[dict]:
-    """Every (emoji, source) picture with its caption and split, sorted.
-
-    Returns:
-        dicts with ``emoji``, ``source`` ("noto"/"emojione"), ``caption``, ``aliases``,
-        ``split`` and ``load`` (a zero-argument callable giving RGBA PNG bytes).
-    """
-    font = noto_root / NOTO_TTF
-    records = []
-    for e in noto_supported(font, fully_qualified_emoji()):
-        records.append({"emoji": e, "source": "noto", "load": lambda e=e: render_noto(font, e)})
-    for e, png in emojione_files(gem_root / GEMOJIONE_DIR).items():
-        records.append({"emoji": e, "source": "emojione", "load": lambda p=png: _rgba_png(p)})
-    for r in records:
-        r.update(
-            caption=caption_of(r["emoji"]),
-            aliases=aliases_of(r["emoji"]),
-            split=split_of(r["emoji"]),
-        )
-    records.sort(key=lambda r: (r["emoji"], r["source"]))
-    return records
-
-
-# --------------------------------------------------------------------------------------
-# TFDS builder
-
-
-class ZooEmojiCaptions(tfds.core.GeneratorBasedBuilder):
-    """Emoji captioning: Noto Color Emoji + EmojiOne 2 pictures, CLDR names as captions."""
-
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Noto 2.042 + EmojiOne 2 (gemojione 3.3.0), split by emoji 80/10/10."}
-    # No TFDS download checksums file: bytes are verified by zoo.data.sources. (Also
-    # avoids TFDS 4.9's lookup of its code path, which needs `importlib_resources`.)
-    url_infos = None
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            description=__doc__.split("\n\n")[1],
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(None, None, 4), encoding_format="png"),
-                    "caption": tfds.features.Text(),
-                    "aliases": tfds.features.Sequence(tfds.features.Text()),
-                    "emoji": tfds.features.Text(),
-                    "source": tfds.features.ClassLabel(names=list(SOURCES)),
-                }
-            ),
-            supervised_keys=("image", "caption"),
-            homepage="https://github.com/googlefonts/noto-emoji",
-        )
-
-    def _split_generators(self, dl_manager):
-        del dl_manager  # bytes come from zoo.data.sources (pinned .deb files)
-        records = emoji_records(unpack_deb(NOTO_DEB), unpack_deb(GEMOJIONE_DEB))
-        return {s: self._generate_examples([r for r in records if r["split"] == s]) for s in SPLITS}
-
-    def _generate_examples(self, records):
-        for r in records:
-            key = f"{r['source']}:{'-'.join(f'{ord(c):x}' for c in r['emoji'])}"
-            yield (
-                key,
-                {
-                    "image": r["load"](),
-                    "caption": r["caption"],
-                    "aliases": r["aliases"],
-                    "emoji": r["emoji"],
-                    "source": r["source"],
-                },
-            )
-
-
-def data_dir() -> Path:
-    """Where the zoo's TFDS datasets are prepared: ``zoo_home()/tensorflow_datasets``."""
-    return zoo_home() / "tensorflow_datasets"
-
-
-def load_raw(
-    split: str, *, dataset: str = "zoo_emoji_captions", data_dir_: str | os.PathLike | None = None
-) -> tf.data.Dataset:
-    """The TFDS split with images left ENCODED (``image`` is PNG/JPEG bytes, tf.string).
-
-    Prepares the dataset on first use (offline from the pinned artifacts).
-    """
-    if split not in SPLITS:
-        raise ValueError(
-            f"Received an invalid value for argument 'split', expected one of {SPLITS}, "
-            f"got {split!r}."
-        )
-    builder = tfds.builder(dataset, data_dir=str(data_dir_ or data_dir()))
-    builder.download_and_prepare()
-    ds = builder.as_dataset(
-        split=split,
-        shuffle_files=False,
-        decoders={"image": tfds.decode.SkipDecoding()},
-        read_config=NO_AUTOCACHE,
-    )
-    if dataset == "zoo_flickr8k":  # one row per (image, caption): 5 per image
-
-        def rows(ex):
-            return tf.data.Dataset.from_tensor_slices(ex["captions"]).map(
-                lambda c: {
-                    "image": ex["image"],
-                    "caption": c,
-                    "emoji": ex["image_id"],
-                    "source": tf.constant(0, tf.int64),
-                }
-            )
-
-        ds = ds.flat_map(rows)
-    return ds
-
-
-# --------------------------------------------------------------------------------------
-# images
-
-
-def preprocess_image(encoded: tf.Tensor, image_size: int = DEFAULT_IMAGE_SIZE) -> tf.Tensor:
-    """Encoded image bytes -> the model's input.
-
-    Args:
-        encoded: scalar tf.string, PNG/JPEG/GIF (first frame)/BMP bytes; any size,
-            1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA) channels.
-        image_size: side of the square output.
-
-    Returns:
-        float32 ``[image_size, image_size, 3]`` in [0, 1]: alpha composited on white,
-        padded to a square with white, area-resized.
-
-    Raises:
-        tf.errors.InvalidArgumentError: the bytes are not an image (message says so).
-    """
-    encoded = tf.convert_to_tensor(encoded, tf.string)
-    magic = tf.strings.substr(encoded, 0, 4)
-    known = tf.reduce_any(
-        [
-            tf.strings.substr(encoded, 0, 8) == b"\x89PNG\r\n\x1a\n",
-            tf.strings.substr(encoded, 0, 3) == b"\xff\xd8\xff",
-            magic == b"GIF8",
-            tf.strings.substr(encoded, 0, 2) == b"BM",
-        ]
-    )
-    with tf.control_dependencies(
-        [
-            tf.debugging.Assert(
-                known,
-                [
-                    "captioning: the input bytes are not a PNG, JPEG, GIF or BMP image; "
-                    "first bytes:",
-                    tf.strings.substr(encoded, 0, 8),
-                ],
-            )
-        ]
-    ):
-        image = tf.io.decode_image(encoded, channels=0, expand_animations=False)
-    return _to_model_input(image, image_size)
-
-
-def preprocess_array(image: tf.Tensor, image_size: int = DEFAULT_IMAGE_SIZE) -> tf.Tensor:
-    """A decoded image ``[H, W]`` or ``[H, W, C]`` (C in 1..4; uint8 0..255 or float 0..1)
-    -> float32 ``[image_size, image_size, 3]`` in [0, 1], like `preprocess_image`."""
-    image = tf.convert_to_tensor(image)
-    if image.shape.rank == 2:
-        image = image[..., None]
-    if image.dtype != tf.uint8:
-        image = tf.cast(
-            tf.clip_by_value(tf.cast(image, tf.float32), 0.0, 1.0) * 255.0 + 0.5, tf.uint8
-        )
-    return _to_model_input(image, image_size)
-
-
-def _to_model_input(image: tf.Tensor, image_size: int) -> tf.Tensor:
-    image = tf.cast(image, tf.float32) / 255.0
-    channels = tf.shape(image)[-1]
-    tf.debugging.assert_less_equal(channels, 4, message="captioning: an image has > 4 channels")
-    # Gray -> RGB, and an alpha channel (if any) composited on white.
-    color = tf.cond(
-        channels <= 2, lambda: tf.tile(image[..., :1], [1, 1, 3]), lambda: image[..., :3]
-    )
-    alpha = tf.cond(
-        tf.equal(channels % 2, 0), lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1])
-    )
-    rgb = color * alpha + (1.0 - alpha)
-    # Pad to a square with white (pad the complement with zeros), then resize.
-    h, w = tf.shape(rgb)[0], tf.shape(rgb)[1]
-    side = tf.maximum(h, w)
-    inv = tf.image.pad_to_bounding_box(1.0 - rgb, (side - h) // 2, (side - w) // 2, side, side)
-    square = 1.0 - inv
-    out = tf.image.resize(square[None], [image_size, image_size], method="area")[0]
-    out = tf.clip_by_value(out, 0.0, 1.0)
-    out.set_shape([image_size, image_size, 3])
-    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -634,7 +266,7 @@ def train_captions(dataset: str = "zoo_emoji_captions") -> list[str]:
     return [c.decode("utf-8") for c in raw.as_numpy_iterator()]
 
 
-def load_datasets(
+def load_data(
     data_cfg: dict, *, batch_size: int, seed: int = 0, smoke: bool = False
 ) -> dict[str, Any]:
     """Train/validation/test pipelines and the vocabulary asset for a ``data`` config.
@@ -770,10 +402,16 @@ def bench(
 
 __all__ = [
     "DATASET_ALIASES",
+    "DEFAULT_IMAGE_SIZE",
+    "END_ID",
+    "MAX_CAPTION_TOKENS",
+    "START_ID",
     "fetch_all",
     "GEMOJIONE_DEB",
     "NOTO_DEB",
     "SPECIAL_TOKENS",
+    "SOURCES",
+    "SPLIT_FRACTIONS",
     "SPLITS",
     "ZooEmojiCaptions",
     "bench",
@@ -781,7 +419,7 @@ __all__ = [
     "detokenize",
     "fit_vocabulary",
     "info",
-    "load_datasets",
+    "load_data",
     "load_raw",
     "load_split_arrays",
     "make_lookup",

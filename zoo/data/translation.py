@@ -24,7 +24,7 @@ Tokenization (in-graph, `tf.strings` ops only, so it runs in a SavedModel):
 * `detokenize` (the inverse used on model output) re-attaches punctuation: no space
   before ``. , ! ? ; : % ) …``, none after ``( $``, and ``" a b "`` -> ``"a b"``.
 
-Pipeline (`make_datasets`): vocabularies fitted with Keras `TextVectorization.adapt` on
+Pipeline (`load_data`): vocabularies fitted with Keras `TextVectorization.adapt` on
 the TRAIN split only (returned as assets ``source_vocabulary``/``target_vocabulary``,
 index 0 = padding ``""``, 1 = ``[UNK]``; the target vocabulary also has ``[START]`` = 2
 and ``[END]`` = 3), vectorization inside `tf.data`, ``source`` truncated to
@@ -343,7 +343,7 @@ def _bucketed(ds, batch_size, boundaries):
     )
 
 
-def make_datasets(
+def load_data(
     data_cfg: dict | None, *, batch_size: int, seed: int = 0, smoke: bool = False
 ) -> dict[str, Any]:
     """Train / validation / test pipelines and the vocabulary assets.
@@ -439,7 +439,7 @@ def info(name: str = "spa_eng") -> dict:
 
 def bench(batch_size: int = 64, batches: int = 200, seed: int = 0) -> dict:
     """Examples/second of the training pipeline (after the first, caching epoch)."""
-    data = make_datasets({}, batch_size=batch_size, seed=seed)
+    data = load_data({}, batch_size=batch_size, seed=seed)
     ds = data["train"]
     for _ in ds:  # first pass fills the cache
         pass
@@ -477,7 +477,7 @@ __all__ = [
     "fit_vocabularies",
     "info",
     "load_split",
-    "make_datasets",
+    "load_data",
     "make_vectorizers",
     "read_pairs",
     "split_indices",
