@@ -38,6 +38,17 @@ PRIMARY_METRICS = {
 CELLS = ("simple_rnn", "lstm", "gru")
 #: Cell spellings in model names (``ner_bilstm_conll2003``): name part -> ``model.cell``.
 CELL_ALIASES = {"rnn": "simple_rnn", "lstm": "lstm", "gru": "gru"}
+#: Keys of older configs (committed presets keep them: their hashes are verified) ->
+#: the current name, per section; `upgrade` translates them when a config is read.
+RENAMED_KEYS = {
+    "model": {
+        "layers": "num_layers",
+        "embedding_base_dtype": "storage_dtype",
+        "embedding_storage": "storage_dtype",
+        "weights_dtype": "storage_dtype",
+    },
+    "data": {"glove_vocab": "glove_vocabulary"},
+}
 
 TOP_LEVEL_KEYS = ("name", "task", "description", "model", "data", "train")
 REQUIRED_TOP_LEVEL_KEYS = ("name", "task", "model", "data", "train")
@@ -174,8 +185,39 @@ def validate(config: Any, *, source: str | None = None) -> dict:
     return config
 
 
+def upgrade(config: dict) -> dict:
+    """A copy of `config` in the current vocabulary: `RENAMED_KEYS` renamed, and a
+    ``model.cell`` spelled as in model names (``rnn``) written as a cell (``simple_rnn``).
+
+    Values are unchanged, so an upgraded preset config builds the same model and loads
+    the same weights. Unknown keys are left for the section checks to report.
+
+    Raises:
+        ConfigError: a section has both an old key and its new name.
+    """
+    out = dict(config)
+    for section, renames in RENAMED_KEYS.items():
+        if not isinstance(out.get(section), dict):
+            continue
+        cfg = dict(out[section])
+        for old, new in renames.items():
+            if old not in cfg:
+                continue
+            if new in cfg:
+                raise ConfigError(
+                    f"both {_where(section, old)!r} and its current name "
+                    f"{_where(section, new)!r} are set; keep {new!r}."
+                )
+            cfg[new] = cfg.pop(old)
+        out[section] = cfg
+    model = out.get("model")
+    if isinstance(model, dict) and model.get("cell") in CELL_ALIASES:
+        out["model"] = {**model, "cell": CELL_ALIASES[model["cell"]]}
+    return out
+
+
 def read(path: str | os.PathLike) -> dict:
-    """Read and `validate` a YAML (or JSON) config file.
+    """Read, `validate` and `upgrade` a YAML (or JSON) config file.
 
     Raises:
         FileNotFoundError: no such file.
@@ -195,4 +237,7 @@ def read(path: str | os.PathLike) -> dict:
         raise ConfigError(f"not valid YAML{where}: {problem}.", source=str(path)) from None
     except UnicodeDecodeError:
         raise ConfigError("not a text file (expected UTF-8 YAML).", source=str(path)) from None
-    return validate(config, source=str(path))
+    try:
+        return upgrade(validate(config, source=str(path)))
+    except ConfigError as error:
+        raise error.with_source(str(path)) from None

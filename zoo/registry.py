@@ -109,7 +109,7 @@ def get_config(name: str) -> dict:
     """The config of a registered model (from its preset if published, else configs/)."""
     presets = _preset_dirs()
     if name in presets:
-        return json.loads((presets[name] / "config.json").read_text())
+        return zoo_config.upgrade(json.loads((presets[name] / "config.json").read_text()))
     configs = _config_paths()
     if name in configs:
         return read_config(configs[name])
@@ -316,9 +316,12 @@ def load(name: str | os.PathLike, weights: bool = True) -> ZooModel:
                 )
             raise _unknown(name)
     metadata = verify_preset(directory)
-    config = validate_config(
-        json.loads((directory / "config.json").read_text()), source=str(directory / "config.json")
-    )
+    source = str(directory / "config.json")
+    config = validate_config(json.loads((directory / "config.json").read_text()), source=source)
+    try:  # the file keeps the keys it was hashed with; the model reads the current names
+        config = zoo_config.upgrade(config)
+    except zoo_config.ConfigError as error:
+        raise error.with_source(source) from None
     task = get_task(config["task"])
     assets = _read_assets(directory)
     model = task.build_model(config["model"], assets, data_cfg=config["data"], for_training=False)

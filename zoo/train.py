@@ -326,6 +326,7 @@ def _resolve(config, strategy, seed, epochs) -> tuple[dict, dict]:
         config = registry.read_config(config)
     try:
         config = json.loads(json.dumps(registry.validate_config(config)))  # private deep copy
+        config = zoo_config.upgrade(config)
         config["train"] = resolve_train_config(config, seed, epochs)  # the preset records it
         cb.schedule_callbacks(config["train"])  # validates lr_schedule
         get_task(config["task"]).check_config(config)

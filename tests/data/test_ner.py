@@ -138,21 +138,21 @@ def test_vocabularies_come_from_train_only(ner_train):
     assert set(assets["words"]) == train_words
     assert "E" in assets["chars"] and "e" in assets["chars"]  # case kept for characters
     assert assets["tags"] == list(ner.TAGS)
-    extra = ner.fit_vocabularies(ner_train, glove_words=["zzzunseen", "the"], glove_vocab=2)
+    extra = ner.fit_vocabularies(ner_train, glove_words=["zzzunseen", "the"], glove_vocabulary=2)
     assert extra["words"][: len(assets["words"])] == assets["words"]
     assert extra["words"][len(assets["words"]) :] == ["zzzunseen"]
 
 
 def test_glove_extra_tokens_add_only_words_glove_knows(ner_train):
     base = ner.fit_vocabularies(
-        ner_train, glove_words=["zzzunseen", "the", "zzztest"], glove_vocab=1
+        ner_train, glove_words=["zzzunseen", "the", "zzztest"], glove_vocabulary=1
     )
     known = base["words"]
     # Lower-cased, only GloVe words, each once, after the train words and GloVe's top-N.
     extra = ner.fit_vocabularies(
         ner_train,
         glove_words=["zzzunseen", "the", "zzztest"],
-        glove_vocab=1,
+        glove_vocabulary=1,
         glove_extra_tokens=["ZZZTest", "qqqnotinglove", "zzztest", "The"],
     )
     assert extra["words"][: len(known)] == known

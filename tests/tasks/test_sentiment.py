@@ -318,7 +318,7 @@ def test_scaled_embedding_offsets_only_train_rows_and_can_store_float16(sentimen
     assets = data_["assets"]
     k = assets["preprocessing"]["train_vocabulary_size"]
     model = _build(
-        sentiment_task, assets, "gru", False, embedding="scaled", embedding_base_dtype="float16"
+        sentiment_task, assets, "gru", False, embedding="scaled", storage_dtype="float16"
     )
     emb = model.get_layer("embedding")
     assert emb.base.dtype == "float16" and tuple(emb.delta.shape) == (k, 50)

@@ -21,7 +21,7 @@ Pipeline (`ner_pipeline`), all inside tf.data with Keras `StringLookup`:
   through a **casing feature** (`casing_ids`, 8 classes, below) and through the
   **characters**, which keep their case. The word vocabulary is the lower-cased
   train words (min count `min_count`), plus, when ``glove_words`` is given, the
-  first ``glove_vocab`` words of GloVe (ordered by frequency). That uses only the train
+  first ``glove_vocabulary`` words of GloVe (ordered by frequency). That uses only the train
   split and the external GloVe list, never validation/test text, and gives unseen
   test words their pre-trained vectors (Lample et al. 2016 likewise use the whole
   pre-trained vocabulary).
@@ -333,7 +333,7 @@ def fit_vocabularies(
     *,
     min_count: int = 1,
     glove_words: Sequence[str] | None = None,
-    glove_vocab: int = 0,
+    glove_vocabulary: int = 0,
     glove_extra_tokens: Sequence[str] = (),
 ) -> dict:
     """Word and character vocabularies from (train) sentences, as JSON-able assets.
@@ -342,10 +342,10 @@ def fit_vocabularies(
         sentences: dicts with "tokens" (list of str).
         min_count: minimum count of a lower-cased train word.
         glove_words: GloVe's words, most frequent first (optional).
-        glove_vocab: how many of them to add (0: none).
+        glove_vocabulary: how many of them to add (0: none).
         glove_extra_tokens: more tokens (e.g. the text of other splits) whose
             lower-cased form is added when it is one of `glove_words` (after the
-            first `glove_vocab`, in order of first occurrence).
+            first `glove_vocabulary`, in order of first occurrence).
 
     Returns:
         ``{"words": [str], "chars": [str], "tags": list(TAGS)}``; the lists hold the
@@ -360,9 +360,9 @@ def fit_vocabularies(
             words[t.lower()] += 1
             chars.update(t[:MAX_CHARS])
     vocab = [w for w, c in sorted(words.items(), key=lambda x: (-x[1], x[0])) if c >= min_count]
-    if glove_words is not None and glove_vocab:
+    if glove_words is not None and glove_vocabulary:
         seen = set(vocab)
-        for w in glove_words[:glove_vocab]:
+        for w in glove_words[:glove_vocabulary]:
             if w not in seen and w != "":
                 vocab.append(w)
                 seen.add(w)

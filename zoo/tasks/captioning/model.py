@@ -30,7 +30,7 @@ feature_dim (256), conv_filters ([32, 64, 128, 256]), backbone (null),
 backbone_weights (null), attention (true), image_every_step (true), dropout (0.3),
 max_length (16), eval_beam_size (3), bidirectional (false; must stay false: a
 decoder generates left to right).
-``data`` keys: see `zoo.data.captioning.load_datasets`.
+``data`` keys: see `zoo.data.captioning.load_data`.
 No task-specific ``train`` keys (``label_smoothing`` is not used by this task).
 """
 
@@ -62,7 +62,7 @@ MODEL_KEYS = {
     "eval_beam_size",
 }
 DATA_KEYS = {"dataset", "image_size", "augment", "max_vocab", "min_count"}
-CELLS = ("simple_rnn", "lstm", "gru")
+CELLS = config.CELLS
 
 
 def check_model(model_cfg: dict) -> None:

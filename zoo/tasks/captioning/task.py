@@ -105,7 +105,7 @@ class CaptioningTask(Task):
         self, data_cfg: dict, *, batch_size: int, seed: int = 0, smoke: bool = False
     ) -> TaskData:
         config.check_keys("data", data_cfg, DATA_KEYS)
-        d = cdata.load_datasets(data_cfg, batch_size=batch_size, seed=seed, smoke=smoke)
+        d = cdata.load_data(data_cfg, batch_size=batch_size, seed=seed, smoke=smoke)
         return TaskData(
             train=d["train"],
             validation=d["validation"],

@@ -21,12 +21,12 @@ data glue, compile, the ``val_f1`` callback, evaluate).
 
 Config keys.
 ``model``: cell ("simple_rnn" | "lstm" | "gru"), bidirectional (bool), units (per
-direction), layers (1), dropout (0.5, on the embeddings and the recurrent output),
+direction), num_layers (1), dropout (0.5, on the embeddings and the recurrent output),
 recurrent_dropout (0.0), crf (bool), crf_constraints (True: IOB2 constraints in the
 CRF), char_dim (30), char_filters (50), char_kernel (3), casing_dim (8),
-embedding_storage ("float16": the word embedding is rounded to float16 in the forward
+storage_dtype ("float16": the word embedding is rounded to float16 in the forward
 pass and stored as float16, halving the preset; or "float32").
-``data``: dataset ("conll2003"), glove_vocab (GloVe words added to the train
+``data``: dataset ("conll2003"), glove_vocabulary (GloVe words added to the train
 vocabulary, most frequent first; 0 = none), glove_splits (splits whose words are added
 when GloVe has a vector for them, e.g. ["validation", "test"]: only their *text* is
 read, never their tags. This is Lample et al. 2016's practice and measures the model

@@ -32,7 +32,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "cell": "lstm",
     "bidirectional": True,
     "units": 100,
-    "layers": 1,
+    "num_layers": 1,
     "dropout": 0.5,
     "recurrent_dropout": 0.0,
     "crf": True,
@@ -42,7 +42,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "char_filters": 50,
     "char_kernel": 3,
     "casing_dim": 8,
-    "embedding_storage": "float16",
+    "storage_dtype": "float16",
 }
 
 
@@ -172,7 +172,7 @@ def check_model_config(model_cfg: dict) -> dict:
     config.check_keys("model", model_cfg, MODEL_DEFAULTS, {"cell"})
     cfg = {**MODEL_DEFAULTS, **model_cfg}
     config.cell(cfg["cell"])
-    for key in ("units", "layers", "char_dim", "char_filters", "char_kernel", "casing_dim"):
+    for key in ("units", "num_layers", "char_dim", "char_filters", "char_kernel", "casing_dim"):
         config.positive_int(cfg[key], key, "model")
     config.one_of(cfg["word_dim"], (50,), "word_dim", "model")  # GloVe 6B 50d
     return cfg
@@ -199,7 +199,7 @@ def build_model(model_cfg: dict, assets: dict, *, for_training: bool = False) ->
     w = WordEmbedding(
         len(vocab),
         cfg["word_dim"],
-        storage=cfg["embedding_storage"],
+        storage=cfg["storage_dtype"],
         embeddings_initializer=init,
         name="word_embedding",
     )(words)
@@ -215,7 +215,7 @@ def build_model(model_cfg: dict, assets: dict, *, for_training: bool = False) ->
     )(casing)
     x = keras.layers.Concatenate(name="features")([w, c, k])
     x = keras.layers.Dropout(cfg["dropout"], name="input_dropout")(x)
-    for i in range(cfg["layers"]):
+    for i in range(cfg["num_layers"]):
         rnn = make_recurrent(
             cfg["cell"],
             cfg["units"],

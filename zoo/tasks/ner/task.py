@@ -20,7 +20,7 @@ __all__ = ["DATA_DEFAULTS", "NERTask", "SMOKE_SIZES"]
 
 DATA_DEFAULTS: dict[str, Any] = {
     "dataset": "conll2003",
-    "glove_vocab": 0,
+    "glove_vocabulary": 0,
     "glove_splits": [],
     "min_count": 1,
     "max_train": None,
@@ -87,10 +87,10 @@ class NERTask(Task):
         return sents
 
     def fit_assets(self, data_cfg: dict, *, smoke: bool = False) -> dict:
-        """Vocabularies from the train split (plus GloVe's first ``glove_vocab`` words)."""
+        """Vocabularies from the train split (plus GloVe's first ``glove_vocabulary`` words)."""
         cfg = self.data_config(data_cfg)
         glove_words = None
-        if cfg["glove_vocab"] or cfg["glove_splits"]:
+        if cfg["glove_vocabulary"] or cfg["glove_splits"]:
             from zoo.data.glove import load_glove
 
             glove_words, _ = load_glove()
@@ -105,7 +105,7 @@ class NERTask(Task):
             self._sentences("train", cfg, smoke),
             min_count=cfg["min_count"],
             glove_words=glove_words,
-            glove_vocab=cfg["glove_vocab"],
+            glove_vocabulary=cfg["glove_vocabulary"],
             glove_extra_tokens=extra,
         )
 

@@ -22,7 +22,7 @@ Architecture (`zoo.tasks.sentiment.model.build_model`)::
   fine-tuning), or ``"scaled"``: ``E = E_glove + embedding_lr_scale * D`` with ``E_glove``
   frozen and ``D`` trainable (starts at 0); under Adam this fine-tunes the embedding
   with a learning rate ``embedding_lr_scale`` times the model's.
-  ``embedding_base_dtype`` (``"float32"``/``"float16"``) is the storage of the frozen
+  ``storage_dtype`` (``"float32"``/``"float16"``) is the storage of the frozen
   base in ``"scaled"`` mode; only the train-vocabulary rows get an offset ``D``.
 * ``embedding_init``: ``"glove"`` or ``"random"``.
 

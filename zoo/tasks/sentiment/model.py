@@ -52,7 +52,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "embedding_lr_scale": 0.1,
     "embedding_init": "glove",
     "embedding_dim": 50,
-    "embedding_base_dtype": "float32",
+    "storage_dtype": "float32",
 }
 POOLINGS = ("final", "max", "mean", "max_mean")
 EMBEDDING_MODES = ("frozen", "full", "scaled")
@@ -187,9 +187,7 @@ def check_model_config(model_cfg: dict) -> dict:
     config.cell(cfg["cell"])
     config.one_of(cfg["pooling"], POOLINGS, "pooling", "model")
     config.one_of(cfg["embedding"], EMBEDDING_MODES, "embedding", "model")
-    config.one_of(
-        cfg["embedding_base_dtype"], ("float32", "float16"), "embedding_base_dtype", "model"
-    )
+    config.one_of(cfg["storage_dtype"], ("float32", "float16"), "storage_dtype", "model")
     config.one_of(cfg["embedding_init"], ("glove", "random"), "embedding_init", "model")
     for key in ("units", "num_layers", "embedding_dim"):
         config.positive_int(cfg[key], key, "model")
@@ -224,7 +222,7 @@ def _embedding(cfg: dict, assets: dict, vocab_size: int) -> keras.layers.Layer:
             cfg["embedding_dim"],
             scale=cfg["embedding_lr_scale"],
             trainable_rows=int(prep.get("train_vocabulary_size", vocab_size)),
-            base_dtype=cfg["embedding_base_dtype"],
+            base_dtype=cfg["storage_dtype"],
             name="embedding",
         )
     return keras.layers.Embedding(

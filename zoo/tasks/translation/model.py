@@ -31,7 +31,7 @@ Config sections:
   ``decoder_units`` (256), ``attention`` (general|dot|additive), ``attention_units`` (256),
   ``dropout`` (0.3; embeddings and the attentional layer), ``recurrent_dropout`` (0.0),
   ``beam_size`` (5, used by `evaluate`'s ``bleu``), ``length_penalty`` (GNMT alpha, 0.6),
-  ``max_output_length`` (64 tokens), ``weights_dtype`` ("float16": how the preset stores
+  ``max_output_length`` (64 tokens), ``storage_dtype`` ("float16": how the preset stores
   the weights; see `Translator.save_weights`).
 * ``data``: see `zoo.data.translation.DEFAULTS`.
 * ``train``: `zoo.train` keys; ``label_smoothing`` (read here) smooths the masked token
@@ -51,7 +51,7 @@ from zoo import config
 from zoo.layers import make_recurrent
 from zoo.tasks.attention import SCORES, Attention
 
-CELLS = ("simple_rnn", "lstm", "gru")
+CELLS = config.CELLS
 MODEL_DEFAULTS: dict[str, Any] = {
     "cell": "gru",
     "bidirectional": True,
@@ -66,7 +66,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "beam_size": 5,
     "length_penalty": 0.6,
     "max_output_length": 64,
-    "weights_dtype": "float16",
+    "storage_dtype": "float16",
 }
 MODEL_KEYS = set(MODEL_DEFAULTS)
 
@@ -78,7 +78,7 @@ def model_config(model_cfg: dict | None) -> dict:
     cfg = {**MODEL_DEFAULTS, **model_cfg}
     config.cell(cfg["cell"])
     config.one_of(cfg["attention"], SCORES, "attention", "model")
-    config.one_of(cfg["weights_dtype"], ("float16", "float32"), "weights_dtype", "model")
+    config.one_of(cfg["storage_dtype"], ("float16", "float32"), "storage_dtype", "model")
     for key in (
         "embedding_dim",
         "target_embedding_dim",

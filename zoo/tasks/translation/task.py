@@ -26,7 +26,7 @@ class TranslationTask(Task):
 
     # -- data -------------------------------------------------------------------------
     def load_data(self, data_cfg, *, batch_size, seed=0, smoke=False) -> TaskData:
-        d = data_lib.make_datasets(data_cfg, batch_size=batch_size, seed=seed, smoke=smoke)
+        d = data_lib.load_data(data_cfg, batch_size=batch_size, seed=seed, smoke=smoke)
         return TaskData(
             train=d["train"],
             validation=d["validation"],
@@ -58,7 +58,7 @@ class TranslationTask(Task):
             attention_units=cfg["attention_units"],
             dropout=cfg["dropout"],
             recurrent_dropout=cfg["recurrent_dropout"],
-            weights_dtype=cfg["weights_dtype"],
+            weights_dtype=cfg["storage_dtype"],
             beam_size=cfg["beam_size"],
             length_penalty=cfg["length_penalty"],
             max_output_length=cfg["max_output_length"],
