@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import toy_task
 
+from zoo import config as zoo_config
 from zoo import registry
 from zoo.train import TrainingDivergedError, train_from_config
 
@@ -203,3 +204,81 @@ def test_deterministic_runs_give_bitwise_identical_weights(tmp_path):
     ]
     for a, b in zip(runs[0].model.get_weights(), runs[1].model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+# -- one config vocabulary: old keys of committed presets are translated on load ---------
+PRESETS = registry.list_models(pretrained=True)
+OLD_KEYS = {key for renames in zoo_config.RENAMED_KEYS.values() for key in renames}
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_committed_preset_config_upgrades_loads_and_verifies(name):
+    directory = registry.preset_dir(name)
+    raw_text = (directory / "config.json").read_text()
+    raw = json.loads(raw_text)
+    upgraded = zoo_config.upgrade(raw)
+    assert json.loads(raw_text) == raw, "upgrade must not change its argument"
+    for section in ("model", "data"):
+        assert not OLD_KEYS & set(upgraded[section]), (name, section)
+    assert upgraded["model"]["cell"] in zoo_config.CELLS
+    registry.verify_preset(directory)  # the committed file, hashes unchanged
+    loaded = registry.load(name)
+    assert loaded.config == upgraded
+    # configs/<name>.yaml is written in the current vocabulary and describes the same model.
+    yaml_config = registry.read_config(registry.CONFIGS_DIR / f"{name}.yaml")
+    assert yaml_config["model"] == upgraded["model"]
+    assert yaml_config["data"] == upgraded["data"]
+
+
+@pytest.mark.parametrize(
+    "name", ["ner_bilstm_conll2003", "sentiment_lstm_mr", "translate_rnn_spa_eng"]
+)
+def test_old_key_config_builds_the_same_model_as_the_new_key_config(name):
+    from zoo.tasks import get_task
+
+    directory = registry.preset_dir(name)
+    old = json.loads((directory / "config.json").read_text())
+    assert OLD_KEYS & (set(old["model"]) | set(old["data"])), "this preset has old keys"
+    new = registry.read_config(registry.CONFIGS_DIR / f"{name}.yaml")
+    assert not OLD_KEYS & (set(new["model"]) | set(new["data"]))
+    from_old = registry.load(name).model  # built from the file's old keys, upgraded
+    task = get_task(new["task"])
+    assets = registry._read_assets(directory)
+    from_new = task.build_model(new["model"], assets, data_cfg=new["data"], for_training=False)
+    from_new.load_weights(directory / "model.weights.h5")
+    old_weights, new_weights = from_old.get_weights(), from_new.get_weights()
+    assert len(old_weights) == len(new_weights) > 0
+    for a, b in zip(old_weights, new_weights, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_upgrade_translates_each_old_key_and_the_model_name_cell_spelling():
+    old = {
+        "name": "x",
+        "task": "ner",
+        "model": {"cell": "rnn", "layers": 2, "embedding_storage": "float32"},
+        "data": {"glove_vocab": 10},
+        "train": {},
+    }
+    new = zoo_config.upgrade(old)
+    assert new["model"] == {"cell": "simple_rnn", "num_layers": 2, "storage_dtype": "float32"}
+    assert new["data"] == {"glove_vocabulary": 10}
+    assert old["model"]["layers"] == 2 and old["data"] == {"glove_vocab": 10}
+    for key in ("embedding_base_dtype", "weights_dtype"):
+        assert zoo_config.upgrade({"model": {key: "float16"}})["model"] == {
+            "storage_dtype": "float16"
+        }
+
+
+def test_an_old_key_beside_its_new_name_is_refused():
+    with pytest.raises(zoo_config.ConfigError, match="'model.layers'.*'model.num_layers'"):
+        zoo_config.upgrade({"model": {"layers": 1, "num_layers": 2}})
+
+
+def test_an_unknown_key_still_errors_with_did_you_mean():
+    from zoo.tasks import get_task
+
+    config = registry.get_config("ner_bilstm_conll2003")
+    config["model"]["num_layer"] = config["model"].pop("num_layers")
+    with pytest.raises(zoo_config.ConfigError, match="'num_layer'.*did you mean 'num_layers'"):
+        get_task("ner").check_config(zoo_config.upgrade(config))

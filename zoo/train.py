@@ -259,7 +259,7 @@ def train_from_config(
             config["model"], data.assets, data_cfg=config["data"], for_training=True
         )
         task.compile_model(model, _optimizer(cfg), cfg)
-    run = _fit(model, task, data, cfg, strategy, run_dir, verbose, name)
+    run = _fit(model, task, data, config, strategy, run_dir, verbose)
     train_time = time.time() - t0
     if run.best_path.exists():
         model.load_weights(run.best_path)
@@ -367,8 +367,9 @@ def _counted(dataset: tf.data.Dataset) -> tuple[tf.data.Dataset, int]:
     return dataset, steps
 
 
-def _fit(model, task, data, cfg: dict, strategy, run_dir: Path, verbose, name: str) -> _Run:
+def _fit(model, task, data, config: dict, strategy, run_dir: Path, verbose) -> _Run:
     """Step 3: `model.fit` with checkpoints, early stopping, logs and resumption."""
+    cfg, name = config["train"], config["name"]
     best_path = run_dir / "best.weights.h5"
     stop = cb.StopOnNonFinite()
     # Resuming a killed run: BackupAndRestore restores weights, optimizer and epoch; here we
@@ -391,7 +392,7 @@ def _fit(model, task, data, cfg: dict, strategy, run_dir: Path, verbose, name: s
         resume_wait=wait,
     )
     callbacks = [
-        *task.callbacks(model, data, cfg),
+        *task.callbacks(model, data, config),
         stop,
         cb.BestCheckpoint(best_path, task.monitor, task.monitor_mode, best=best_so_far),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),

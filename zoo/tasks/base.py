@@ -170,9 +170,10 @@ class Task:
         """`model.compile` with the task's loss and Keras metrics."""
         raise NotImplementedError
 
-    def callbacks(self, model: keras.Model, data: TaskData, train_cfg: dict) -> list:
+    def callbacks(self, model: keras.Model, data: TaskData, config: dict) -> list:
         """Extra callbacks run before checkpointing, e.g. one that writes ``val_f1`` into
-        the epoch logs so that `monitor` can select on it. Default: none."""
+        the epoch logs so that `monitor` can select on it. `config` is the whole resolved
+        config (``model``, ``data`` and the resolved ``train`` section). Default: none."""
         return []
 
     # -- inference and evaluation ----------------------------------------------------

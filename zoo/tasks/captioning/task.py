@@ -164,14 +164,14 @@ class CaptioningTask(Task):
             weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
         )
 
-    def callbacks(self, model: keras.Model, data: TaskData, train_cfg: dict) -> list:
-        # Only the train section reaches here: the callback decodes with the default
-        # ``max_length`` (cdata.MAX_CAPTION_TOKENS, which every committed config uses).
-        dataset = "zoo_emoji_captions"
+    def callbacks(self, model: keras.Model, data: TaskData, config: dict) -> list:
+        """``val_bleu4`` in the epoch logs (greedy), decoded with the config's
+        ``max_length`` and ``image_size`` on the validation split of its dataset."""
+        data_cfg = config.get("data") or {}
+        dataset = data_cfg.get("dataset", "zoo_emoji_captions")
         limit = 64 if data.info.get("smoke") else None
-        image_size = int(data.info.get("image_size", 64))
-        arrays = _split_arrays(dataset, "validation", image_size, limit)
-        runtime = self.runtime(model, data.assets, {"data": {"image_size": image_size}})
+        runtime = self.runtime(model, data.assets, config)
+        arrays = _split_arrays(dataset, "validation", runtime.image_size, limit)
         return [_ValBleu(runtime, arrays)]
 
     # -- inference and evaluation ----------------------------------------------------

@@ -139,7 +139,7 @@ class NERTask(Task):
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
         model.compile(optimizer=optimizer, loss=loss)
 
-    def callbacks(self, model, data, train_cfg):
+    def callbacks(self, model, data, config):
         """`val_f1` (entity F1 on the validation split) in the epoch logs; the callback's
         runtime is built once here and reads the weights as they train."""
         return [_ValF1(self.runtime(model, data.assets, {}), data.validation)]
