@@ -252,24 +252,13 @@ def train_from_config(
     run_dir.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
-    global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
-    data = task.load_data(config["data"], batch_size=global_batch, seed=cfg["seed"], smoke=smoke)
-    with strategy.scope():
-        model = task.build_model(
-            config["model"], data.assets, data_cfg=config["data"], for_training=True
-        )
-        task.compile_model(model, _optimizer(cfg), cfg)
+    data, model = _build(task, config, strategy, smoke)
     run = _fit(model, task, data, config, strategy, run_dir, verbose)
     train_time = time.time() - t0
     if run.best_path.exists():
         model.load_weights(run.best_path)
 
-    subset_limit = task.eval_subset_size
-    runtime = task.runtime(model, data.assets, config)
-    subset = task.evaluate(runtime, config["data"], split="test", limit=subset_limit)
-    # Smoke runs (tests, notebooks) stop at the subset; real runs evaluate the whole split.
-    metrics = subset if smoke else task.evaluate(runtime, config["data"], split="test")
-
+    metrics, subset = _evaluate(task, model, data, config, smoke)
     result = TrainResult(
         model=model,
         metrics=metrics,
@@ -287,26 +276,45 @@ def train_from_config(
     if save_preset:
         preset = registry.PRETRAINED_DIR / name if publish else None
         result.preset = preset or (Path(preset_dir) if preset_dir else run_dir / "preset")
-        metadata = {
-            "command": command or _command_line(),
-            "data_version": data.info.get("data_version"),
-            "data": data.info,
-            "metrics": metrics,
-            "primary_metric": task.primary_metric,
-            "eval_subset": {"split": "test", "limit": subset_limit, "metrics": subset},
-            "training_time_s": round(train_time, 1),
-            "epochs_run": run.epochs_done,
-            "best_epoch": run.best_epoch,
-            "seed": cfg["seed"],
-            "strategy": type(strategy).__name__,
-            "num_replicas": strategy.num_replicas_in_sync,
-            "smoke": smoke,
-            "history": run.history,
-        }
+        metadata = _run_record(task, data, run, (metrics, subset), strategy, smoke=smoke)
+        metadata.update(
+            command=command or _command_line(),
+            training_time_s=round(train_time, 1),
+            seed=cfg["seed"],
+        )
         registry.save_preset(
             model, config, data.assets, metadata, result.preset, overwrite=overwrite
         )
     return result
+
+
+def _run_record(task, data, run: _Run, evaluated: tuple, strategy, *, smoke: bool) -> dict:
+    """Step 6: what the preset's metadata records of the data, the fit and the metrics
+    (`evaluated` = `_evaluate`'s ``(metrics, subset)``)."""
+    metrics, subset = evaluated
+    return {
+        "data_version": data.info.get("data_version"),
+        "data": data.info,
+        "metrics": metrics,
+        "primary_metric": task.primary_metric,
+        "eval_subset": subset,
+        "epochs_run": run.epochs_done,
+        "best_epoch": run.best_epoch,
+        "history": run.history,
+        "strategy": type(strategy).__name__,
+        "num_replicas": strategy.num_replicas_in_sync,
+        "smoke": smoke,
+    }
+
+
+def _evaluate(task, model, data, config: dict, smoke: bool) -> tuple[dict, dict]:
+    """Step 5: the test metrics and the eval-subset record (split, limit, metrics)."""
+    limit = task.eval_subset_size
+    runtime = task.runtime(model, data.assets, config)
+    subset = task.evaluate(runtime, config["data"], split="test", limit=limit)
+    # Smoke runs (tests, notebooks) stop at the subset; real runs evaluate the whole split.
+    metrics = subset if smoke else task.evaluate(runtime, config["data"], split="test")
+    return metrics, {"split": "test", "limit": limit, "metrics": subset}
 
 
 def _resolve(config, strategy, seed, epochs) -> tuple[dict, dict]:
@@ -333,6 +341,19 @@ def _resolve(config, strategy, seed, epochs) -> tuple[dict, dict]:
     except zoo_config.ConfigError as error:
         raise error.with_source(source) if source else error from None
     return config, config["train"]
+
+
+def _build(task, config: dict, strategy, smoke: bool):
+    """Step 3: the data pipelines (global batch) and the model, compiled in the strategy scope."""
+    cfg = config["train"]
+    global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
+    data = task.load_data(config["data"], batch_size=global_batch, seed=cfg["seed"], smoke=smoke)
+    with strategy.scope():
+        model = task.build_model(
+            config["model"], data.assets, data_cfg=config["data"], for_training=True
+        )
+        task.compile_model(model, _optimizer(cfg), cfg)
+    return data, model
 
 
 def _setup(cfg: dict, strategy, deterministic: bool) -> tf.distribute.Strategy:
@@ -368,7 +389,7 @@ def _counted(dataset: tf.data.Dataset) -> tuple[tf.data.Dataset, int]:
 
 
 def _fit(model, task, data, config: dict, strategy, run_dir: Path, verbose) -> _Run:
-    """Step 3: `model.fit` with checkpoints, early stopping, logs and resumption."""
+    """Step 4: `model.fit` with checkpoints, early stopping, logs and resumption."""
     cfg, name = config["train"], config["name"]
     best_path = run_dir / "best.weights.h5"
     stop = cb.StopOnNonFinite()
