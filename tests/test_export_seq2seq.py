@@ -255,6 +255,28 @@ def test_captioning_signatures_take_one_image_or_a_batch_and_default_decodes_lik
     )
 
 
+def test_saved_model_takes_every_image_form_predict_takes(presets, inputs, exports):
+    """Gray [H, W] uint8, float [0, 1] RGB, PIL "L" and "RGBA" images: the exported
+    SavedModel captions them as the Python model does."""
+    from PIL import Image
+
+    model = presets["captioning"]
+    gray = inputs["captioning"][-1]
+    rgb = tf.io.decode_png(inputs["captioning"][0], channels=3).numpy()
+    images = [
+        gray,
+        rgb.astype(np.float32) / 255.0,
+        Image.fromarray(gray, "L"),
+        Image.fromarray(rgb).convert("RGBA"),
+    ]
+    exported = zoo.load_exported(exports("captioning", "saved_model"))
+    assert exported.predict(images) == model.predict(images)
+    with pytest.raises(ValueError, match="no such file"):
+        exported.predict(["/no/such/picture.png"])
+    with pytest.raises(ValueError, match=r"shape \(2, 2, 7\)"):
+        exported.predict([np.zeros((2, 2, 7), np.uint8)])
+
+
 def test_translation_signatures_take_one_string_or_a_batch(presets, inputs, exports):
     model, texts = presets["translation"], inputs["translation"][:4]
     loaded = tf.saved_model.load(str(exports("translation", "saved_model")))

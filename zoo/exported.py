@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo import config as zoo_config
+
 __all__ = ["ExportedModel", "client_class", "load_exported", "read_metadata"]
 
 #: The client class of each task, in ``zoo.tasks.<task>.client``.
@@ -77,14 +79,26 @@ def _check_list(inputs) -> None:
 
 
 def _image_bytes(x) -> bytes:
-    """A captioning input (path, encoded bytes or HxWx3 uint8 array) -> encoded bytes."""
-    if isinstance(x, bytes):
-        return x
+    """A captioning input (path, encoded bytes, PIL image, or array ``[H, W]`` /
+    ``[H, W, C]``, uint8 0..255 or float 0..1, as `zoo.load` takes them) -> PNG bytes."""
+    if isinstance(x, (bytes, bytearray)):
+        return bytes(x)
     if isinstance(x, (str, os.PathLike)):
+        if not Path(x).is_file():
+            raise ValueError(f"Received an invalid image path {str(x)!r}: no such file.")
         return Path(x).read_bytes()
     import tensorflow as tf
 
-    return tf.io.encode_png(np.asarray(x, np.uint8)).numpy()
+    from zoo.data.captioning_images import to_uint8
+
+    if not isinstance(x, (np.ndarray, tf.Tensor)) and hasattr(x, "getbands"):
+        x = np.asarray(x)  # a PIL image
+    if not isinstance(x, (np.ndarray, tf.Tensor)):
+        raise TypeError(
+            f"Received an invalid image of type {type(x).__name__}; expected a file path, "
+            "encoded bytes (PNG/JPEG/GIF/BMP), a PIL image or an array [H, W] / [H, W, C]."
+        )
+    return tf.io.encode_png(to_uint8(x)).numpy()
 
 
 class ExportedModel:
@@ -119,7 +133,9 @@ class ExportedModel:
             p.stem: json.loads(p.read_text("utf-8"))
             for p in sorted((self.directory / "assets").glob("*.json"))
         }
-        self.config = json.loads((self.directory / "config.json").read_text("utf-8"))
+        self.config = zoo_config.upgrade(
+            json.loads((self.directory / "config.json").read_text("utf-8"))
+        )
         self.runners = {
             name: self._runner(self.directory / spec["file"])
             for name, spec in self.metadata["functions"].items()

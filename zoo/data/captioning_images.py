@@ -56,14 +56,25 @@ def preprocess_image(encoded: tf.Tensor, image_size: int = DEFAULT_IMAGE_SIZE) -
 def preprocess_array(image: tf.Tensor, image_size: int = DEFAULT_IMAGE_SIZE) -> tf.Tensor:
     """A decoded image ``[H, W]`` or ``[H, W, C]`` (C in 1..4; uint8 0..255 or float 0..1)
     -> float32 ``[image_size, image_size, 3]`` in [0, 1], like `preprocess_image`."""
+    return _to_model_input(to_uint8(image), image_size)
+
+
+def to_uint8(image) -> tf.Tensor:
+    """A decoded image ``[H, W]`` or ``[H, W, C]`` (uint8 0..255 or float 0..1) -> uint8
+    ``[H, W, C]`` (float values clipped to [0, 1] and rounded)."""
     image = tf.convert_to_tensor(image)
+    if image.shape.rank not in (2, 3) or (image.shape.rank == 3 and image.shape[-1] > 4):
+        raise ValueError(
+            f"Received an invalid image array of shape {tuple(image.shape)}; expected "
+            "[H, W] or [H, W, C] with C in 1..4."
+        )
     if image.shape.rank == 2:
         image = image[..., None]
     if image.dtype != tf.uint8:
         image = tf.cast(
             tf.clip_by_value(tf.cast(image, tf.float32), 0.0, 1.0) * 255.0 + 0.5, tf.uint8
         )
-    return _to_model_input(image, image_size)
+    return image
 
 
 def _to_model_input(image: tf.Tensor, image_size: int) -> tf.Tensor:

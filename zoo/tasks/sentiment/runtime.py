@@ -173,13 +173,13 @@ class SentimentRuntime(Runtime):
         call truncates). Bidirectional models have none: their backward direction reads
         the sentence from its end, which a stream does not have yet. Returns ``{}`` then.
         """
-        cfg = self.config["model"]
-        if cfg.get("bidirectional"):
-            return {}
         layers = self._recurrent_layers()
+        if not layers or any(not hasattr(layer, "state_size") for layer in layers):
+            return {}  # bidirectional: no step (read from the model, not the config)
         units = [[int(u) for u in layer.state_size] for layer in layers]
         features = units[-1][0]
-        pooling = cfg.get("pooling", "final")
+        names = {layer.name for layer in self.model.layers}
+        pooling = self.model.get_layer("pooling").mode if "pooling" in names else "final"
         embedding = self.model.get_layer("embedding")
         head = [
             self.model.get_layer(n)
