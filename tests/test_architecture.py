@@ -35,9 +35,6 @@ ALLOWED_CYCLES: dict[frozenset[str], str] = {
 #: Functions over MAX_FUNCTION_LINES: "path:qualified name" -> reason.
 ALLOWED_LONG_FUNCTIONS: dict[str, str] = {
     "zoo/tasks/decoding.py:beam_search": "being split with the decoding rework",
-    "zoo/tasks/sentiment/runtime.py:SentimentRuntime.streaming_functions": (
-        "sentiment runtime is being edited; to be split into its traced steps"
-    ),
 }
 #: Comments that narrate the code's history instead of its reasons.
 HISTORY = re.compile(

@@ -159,6 +159,12 @@ class SentimentRuntime(Runtime):
     def _recurrent_layers(self) -> list:
         return [layer for layer in self.model.layers if layer.name.startswith("recurrent_")]
 
+    def _head(self) -> tuple[str, list]:
+        """The pooling mode and the layers after it (``dense`` if any, ``probability``)."""
+        names = {layer.name for layer in self.model.layers}
+        pooling = self.model.get_layer("pooling").mode if "pooling" in names else "final"
+        return pooling, [self.model.get_layer(n) for n in ("dense", "probability") if n in names]
+
     def streaming_functions(self) -> dict[str, Any]:
         """For unidirectional models, ``initial_state(batch_size: int32 scalar) ->
         {"state": float32 [batch, S]}`` and ``step(text: tf.string [batch], state) ->
@@ -167,62 +173,26 @@ class SentimentRuntime(Runtime):
         read the answer for everything fed so far; the tokens of all pieces fed equal to
         those of the whole text give the whole text's answer (float rounding apart).
 
-        ``state`` packs, per example: each recurrent layer's states (``h`` [, ``c``]),
-        the pooling accumulators (running max and sum of the last layer's outputs) and
-        the number of tokens seen (tokens after ``max_length`` are ignored, as the full
-        call truncates). Bidirectional models have none: their backward direction reads
-        the sentence from its end, which a stream does not have yet. Returns ``{}`` then.
+        ``state`` packs, per example, what `StreamState` lists (tokens after
+        ``max_length`` are ignored, as the full call truncates). Bidirectional models
+        have none: their backward direction reads the sentence from its end, which a
+        stream does not have yet. Returns ``{}`` then.
         """
         layers = self._recurrent_layers()
         if not layers or any(not hasattr(layer, "state_size") for layer in layers):
             return {}  # bidirectional: no step (read from the model, not the config)
-        units = [[int(u) for u in layer.state_size] for layer in layers]
-        features = units[-1][0]
-        names = {layer.name for layer in self.model.layers}
-        pooling = self.model.get_layer("pooling").mode if "pooling" in names else "final"
+        layout = StreamState([[int(u) for u in layer.state_size] for layer in layers])
+        pooling, head = self._head()
         embedding = self.model.get_layer("embedding")
-        head = [
-            self.model.get_layer(n)
-            for n in ("dense", "probability")
-            if n in {layer.name for layer in self.model.layers}
-        ]
-        size = sum(sum(u) for u in units) + 2 * features + 1
-        fill = masked_fill_value(tf.float32)
 
-        def unpack(state):
-            parts, i = [], 0
-            for u in units:
-                layer_states = []
-                for k in u:
-                    layer_states.append(state[:, i : i + k])
-                    i += k
-                parts.append(layer_states)
-            run_max = state[:, i : i + features]
-            run_sum = state[:, i + features : i + 2 * features]
-            count = state[:, -1]
-            return parts, run_max, run_sum, count
-
-        def outputs(states, run_max, run_sum, count):
-            valid = tf.cast(count > 0, tf.float32)[:, None]
-            last_h = states[-1][0]
-            pooled = {
-                "final": [last_h],
-                "max": [run_max * valid],
-                "mean": [run_sum / tf.maximum(count, 1.0)[:, None]],
-            }
-            pooled["max_mean"] = pooled["max"] + pooled["mean"]
-            x = tf.concat(pooled[pooling], axis=-1)
+        def answer(states, run_max, run_sum, count):
+            x = tf.concat(pooled_features(pooling, states[-1][0], run_max, run_sum, count), axis=-1)
             for layer in head:
                 x = layer(x)
             p = tf.reshape(tf.cast(x, tf.float32), [-1])
             positive = p >= 0.5
-            packed = tf.concat(
-                [s for layer_states in states for s in layer_states]
-                + [run_max, run_sum, count[:, None]],
-                axis=-1,
-            )
             return {
-                "state": packed,
+                "state": layout.pack(states, run_max, run_sum, count),
                 "label": tf.gather(self.label_names, tf.cast(positive, tf.int32)),
                 "probability": tf.where(positive, p, 1.0 - p),
                 "positive_probability": p,
@@ -230,30 +200,18 @@ class SentimentRuntime(Runtime):
 
         @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")])
         def initial_state(batch_size):
-            states = [
-                [tf.cast(s, tf.float32) for s in layer.get_initial_state(batch_size)]
-                for layer in layers
-            ]
-            run_max = tf.fill([batch_size, features], fill)
-            run_sum = tf.zeros([batch_size, features])
-            return {
-                "state": tf.concat(
-                    [s for ls in states for s in ls]
-                    + [run_max, run_sum, tf.zeros([batch_size, 1])],
-                    axis=-1,
-                )
-            }
+            return {"state": layout.initial(layers, batch_size)}
 
         @tf.function(
             input_signature=[
                 tf.TensorSpec([None], tf.string, name="text"),
-                tf.TensorSpec([None, size], tf.float32, name="state"),
+                tf.TensorSpec([None, layout.size], tf.float32, name="state"),
             ]
         )
         def step(text, state):
             tokens = data.tokenize(text).to_tensor("")
             ids = tf.cast(self.lookup(tokens), tf.int32)  # [batch, k], 0 = padding
-            states, run_max, run_sum, count = unpack(state)
+            states, run_max, run_sum, count = layout.unpack(state)
             for t in tf.range(tf.shape(ids)[1]):
                 mask = tf.not_equal(ids[:, t], 0) & (count < self.max_length)
                 x = tf.cast(embedding(ids[:, t]), tf.float32)
@@ -267,6 +225,69 @@ class SentimentRuntime(Runtime):
                 run_max = tf.where(m, tf.maximum(run_max, x), run_max)
                 run_sum = tf.where(m, run_sum + x, run_sum)
                 count = count + tf.cast(mask, tf.float32)
-            return outputs(states, run_max, run_sum, count)
+            return answer(states, run_max, run_sum, count)
 
         return {"initial_state": initial_state, "step": step}
+
+
+class StreamState:
+    """The layout of the streaming ``state``, float32 ``[batch, size]``: per example,
+    each recurrent layer's states (``h`` [, ``c``]) in layer order, the pooling
+    accumulators (running max and running sum of the last layer's outputs, ``features``
+    wide each) and the number of tokens seen (one column).
+
+    Args:
+        units: per recurrent layer, the width of each of its states
+            (``layer.state_size``); the last layer's first state is its output.
+    """
+
+    def __init__(self, units: list[list[int]]):
+        self.units = units
+        self.features = units[-1][0]
+        self.size = sum(sum(u) for u in units) + 2 * self.features + 1
+
+    def pack(self, states, run_max, run_sum, count) -> tf.Tensor:
+        """Per-layer state lists, ``run_max``/``run_sum`` [batch, features] and
+        ``count`` [batch] -> float32 [batch, size]."""
+        flat = [s for layer_states in states for s in layer_states]
+        return tf.concat(flat + [run_max, run_sum, count[:, None]], axis=-1)
+
+    def unpack(self, state):
+        """float32 [batch, size] -> ``(states, run_max, run_sum, count)``, as `pack`
+        takes them."""
+        parts, i = [], 0
+        for u in self.units:
+            layer_states = []
+            for k in u:
+                layer_states.append(state[:, i : i + k])
+                i += k
+            parts.append(layer_states)
+        run_max = state[:, i : i + self.features]
+        run_sum = state[:, i + self.features : i + 2 * self.features]
+        return parts, run_max, run_sum, state[:, -1]
+
+    def initial(self, layers: list, batch_size) -> tf.Tensor:
+        """The packed state before any token: each layer's initial state, the running max
+        at the masked fill value (so any output beats it), zero sum and count."""
+        states = [
+            [tf.cast(s, tf.float32) for s in layer.get_initial_state(batch_size)]
+            for layer in layers
+        ]
+        run_max = tf.fill([batch_size, self.features], masked_fill_value(tf.float32))
+        run_sum = tf.zeros([batch_size, self.features])
+        return self.pack(states, run_max, run_sum, tf.zeros([batch_size]))
+
+
+def pooled_features(pooling: str, last_h, run_max, run_sum, count) -> list:
+    """The pooled features the head reads, as the model's pooling layer gives them after
+    ``count`` [batch] tokens: "final" the last output ``last_h``, "max" the running max
+    (zero before any token), "mean" the running mean, "max_mean" both; each [batch,
+    features]."""
+    valid = tf.cast(count > 0, tf.float32)[:, None]
+    out = {
+        "final": [last_h],
+        "max": [run_max * valid],
+        "mean": [run_sum / tf.maximum(count, 1.0)[:, None]],
+    }
+    out["max_mean"] = out["max"] + out["mean"]
+    return out[pooling]
