@@ -90,6 +90,71 @@ def length_normalizer(lengths, alpha: float):
     return tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, alpha)
 
 
+def _initial_beams(batch, *, beam_size: int, max_length: int, pad_token: int):
+    """``(scores float32 [B, K], finished bool [B, K], lengths int32 [B, K], seqs int32
+    [B, K, max_length])`` before the first step: only beam 0 is alive (the others score
+    `NEG_INF`), so the first step does not pick K copies of one continuation."""
+    k = beam_size
+    scores = tf.tile(tf.concat([[0.0], tf.fill([k - 1], NEG_INF)], 0)[None], [batch, 1])
+    finished = tf.zeros([batch, k], tf.bool)
+    lengths = tf.zeros([batch, k], tf.int32)
+    seqs = tf.fill([batch, k, max_length], tf.constant(pad_token, tf.int32))
+    return scores, finished, lengths, seqs
+
+
+def _expand_beams(t, logp, beams, *, beam_size: int, max_length: int, end_token, pad_token):
+    """One step of beam search: extend each of the K hypotheses by every token, keep the
+    K best continuations.
+
+    Args:
+        t: int32 scalar, the step (column of ``seqs`` written).
+        logp: float32 ``[B, K, V]``, log-probabilities of the next token per hypothesis.
+        beams: ``(scores, finished, lengths, seqs)`` as `_initial_beams` gives them:
+            summed log-probabilities, done flags, tokens generated (end token included)
+            and the tokens.
+        beam_size, max_length, end_token, pad_token: as `beam_search`.
+
+    Returns:
+        ``(beam, tok, beams)``: ``beam`` int32 ``[B, K]``, the hypothesis each kept
+        continuation extends (to reorder the states by), ``tok`` int32 ``[B, K]`` the
+        token it adds (``pad_token`` after the end), and the updated `beams`, sorted best
+        first.
+    """
+    scores, finished, lengths, seqs = beams
+    k, batch, vocab = beam_size, tf.shape(logp)[0], tf.shape(logp)[-1]
+    # a finished hypothesis can only be "continued" by the end token, at no cost
+    frozen = tf.where(tf.range(vocab) == end_token, 0.0, NEG_INF)
+    logp = tf.where(finished[:, :, None], frozen[None, None, :], logp)
+    cand = tf.reshape(scores[:, :, None] + logp, [batch, k * vocab])
+    scores, flat = tf.math.top_k(cand, k=k)  # [B, K], sorted
+    beam = flat // vocab
+    tok = flat % vocab
+    was_finished = tf.gather(finished, beam, batch_dims=1)
+    lengths = tf.gather(lengths, beam, batch_dims=1) + tf.cast(~was_finished, tf.int32)
+    tok = tf.where(was_finished, pad_token, tok)
+    seqs = tf.gather(seqs, beam, batch_dims=1)
+    column = tf.one_hot(t, max_length, on_value=1, off_value=0, dtype=tf.int32)
+    seqs = seqs * (1 - column) + tok[:, :, None] * column
+    finished = tf.logical_or(was_finished, tf.equal(tok, end_token))
+    return beam, tok, (scores, finished, lengths, seqs)
+
+
+def _ranked(seqs, scores, lengths, *, length_penalty: float, return_all: bool):
+    """The beams ordered by ``scores / length_normalizer(lengths)``, best first (ties keep
+    beam order): the best ``(tokens [B, L], scores [B])``, or with `return_all` every
+    ``(tokens [B, K, L], scores [B, K], normalized [B, K])``."""
+    normalized = scores / length_normalizer(lengths, length_penalty)
+    order = tf.argsort(normalized, axis=-1, direction="DESCENDING", stable=True)
+    if return_all:
+        return (
+            tf.gather(seqs, order, batch_dims=1),
+            tf.gather(scores, order, batch_dims=1),
+            tf.gather(normalized, order, batch_dims=1),
+        )
+    best = order[:, 0]
+    return tf.gather(seqs, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)
+
+
 def beam_search(
     step_fn,
     start_tokens,
@@ -126,59 +191,33 @@ def beam_search(
     k = beam_size
     start_tokens = tf.cast(start_tokens, tf.int32)
     batch = tf.shape(start_tokens)[0]
+    sizes = {"beam_size": k, "max_length": max_length}
 
     def tile(x):
         return tf.repeat(x, k, axis=0)  # [B*K, ...], beams of one input adjacent
 
-    states = tf.nest.map_structure(tile, states)
-    tokens = tile(start_tokens)
-    # only beam 0 is alive at the start, so the first step does not pick K copies
-    scores = tf.tile(tf.concat([[0.0], tf.fill([k - 1], NEG_INF)], 0)[None], [batch, 1])
-    finished = tf.zeros([batch, k], tf.bool)
-    lengths = tf.zeros([batch, k], tf.int32)
-    seqs = tf.fill([batch, k, max_length], tf.constant(pad_token, tf.int32))
+    beams = _initial_beams(batch, **sizes, pad_token=pad_token)
     batch_offsets = tf.range(batch)[:, None] * k  # [B, 1]
 
-    def cond(t, tokens, states, scores, finished, lengths, seqs):
-        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+    def cond(t, tokens, states, beams):
+        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(beams[1])))
 
-    def body(t, tokens, states, scores, finished, lengths, seqs):
+    def body(t, tokens, states, beams):
         logits, states = step_fn(tokens, states)
         logp = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        vocab = tf.shape(logp)[-1]
-        logp = tf.reshape(logp, [batch, k, vocab])
-        # a finished hypothesis can only be "continued" by the end token, at no cost
-        frozen = tf.where(tf.range(vocab) == end_token, 0.0, NEG_INF)
-        logp = tf.where(finished[:, :, None], frozen[None, None, :], logp)
-        cand = tf.reshape(scores[:, :, None] + logp, [batch, k * vocab])
-        scores, flat = tf.math.top_k(cand, k=k)  # [B, K], sorted
-        beam = flat // vocab
-        tok = flat % vocab
-        was_finished = tf.gather(finished, beam, batch_dims=1)
-        lengths = tf.gather(lengths, beam, batch_dims=1) + tf.cast(~was_finished, tf.int32)
-        tok = tf.where(was_finished, pad_token, tok)
-        seqs = tf.gather(seqs, beam, batch_dims=1)
-        column = tf.one_hot(t, max_length, on_value=1, off_value=0, dtype=tf.int32)
-        seqs = seqs * (1 - column) + tok[:, :, None] * column
-        finished = tf.logical_or(was_finished, tf.equal(tok, end_token))
+        logp = tf.reshape(logp, [batch, k, tf.shape(logp)[-1]])
+        beam, tok, beams = _expand_beams(
+            t, logp, beams, **sizes, end_token=end_token, pad_token=pad_token
+        )
         rows = tf.reshape(batch_offsets + beam, [-1])
         states = tf.nest.map_structure(lambda s: tf.gather(s, rows), states)
-        return t + 1, tf.reshape(tok, [-1]), states, scores, finished, lengths, seqs
+        return t + 1, tf.reshape(tok, [-1]), states, beams
 
-    t, _, _, scores, finished, lengths, seqs = tf.while_loop(
-        cond, body, (tf.constant(0), tokens, states, scores, finished, lengths, seqs)
+    loop_vars = (tf.constant(0), tile(start_tokens), tf.nest.map_structure(tile, states), beams)
+    t, _, _, (scores, _, lengths, seqs) = tf.while_loop(cond, body, loop_vars)
+    return _ranked(
+        seqs[:, :, :t], scores, lengths, length_penalty=length_penalty, return_all=return_all
     )
-    seqs = seqs[:, :, :t]
-    normalized = scores / length_normalizer(lengths, length_penalty)
-    order = tf.argsort(normalized, axis=-1, direction="DESCENDING", stable=True)
-    if return_all:
-        return (
-            tf.gather(seqs, order, batch_dims=1),
-            tf.gather(scores, order, batch_dims=1),
-            tf.gather(normalized, order, batch_dims=1),
-        )
-    best = order[:, 0]
-    return tf.gather(seqs, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)
 
 
 __all__ = ["NEG_INF", "beam_search", "greedy_search", "length_normalizer"]
