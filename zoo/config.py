@@ -159,6 +159,33 @@ def rate(value: Any, key: str, section: str | None = None) -> float:
     return _typed(value, key, section, lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
 
 
+def probabilities(
+    value: Any, names: Iterable[str], key: str, section: str | None = None
+) -> dict[str, float]:
+    """A mapping ``{name: probability}`` of mutually exclusive events: names from `names`
+    (missing ones are 0), each a number in [0, 1], summing to at most 1."""
+    names = list(names)
+    where = _where(section, key)
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"invalid value for {where!r}: {value!r} ({type(value).__name__}); expected a "
+            f"mapping from {', '.join(repr(n) for n in names)} to probabilities."
+        )
+    check_keys(where, value, names)
+    out = {}
+    for name in names:
+        p = value.get(name, 0.0)
+        out[name] = float(
+            _typed(p, name, where, lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]")
+        )
+    if sum(out.values()) > 1 + 1e-9:
+        raise ConfigError(
+            f"invalid value for {where!r}: {value!r}; the probabilities are of mutually "
+            f"exclusive events and must sum to at most 1, got {sum(out.values()):g}."
+        )
+    return out
+
+
 def boolean(value: Any, key: str, section: str | None = None) -> bool:
     """True or False."""
     return _typed(value, key, section, lambda v: isinstance(v, bool), "true or false")

@@ -447,6 +447,7 @@ def ner_pipeline(
     bucket: bool = True,
     with_tokens: bool = False,
     cache: bool = True,
+    case_augmentation: dict | None = None,
 ) -> tf.data.Dataset:
     """Batched, vectorized NER dataset.
 
@@ -458,6 +459,8 @@ def ner_pipeline(
         bucket: group sentences of similar length (bucket boundaries 8/16/24/32/48/64).
         with_tokens: also yield the padded original tokens (tf.string [B, T]) as a third
             element, for evaluation.
+        case_augmentation: ``{mode: probability}``: re-case whole sentences at random
+            (seeded), `zoo.data.ner_case.augment_case`; for the train split only.
 
     Returns:
         Dataset of ``(inputs, tags)`` or ``(inputs, tags, tokens)``: inputs =
@@ -474,6 +477,10 @@ def ner_pipeline(
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(len(sentences), seed=seed, reshuffle_each_iteration=True)
+    if case_augmentation:
+        from zoo.data.ner_case import augment_case
+
+        ds = augment_case(ds, case_augmentation, seed=seed)
     if bucket:
         ds = ds.bucket_by_sequence_length(
             element_length_func=lambda ex: tf.shape(ex["tokens"])[0],

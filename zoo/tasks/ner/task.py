@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from zoo import config
 from zoo.data import ner as ner_data
+from zoo.data.ner_case import check_case_augmentation
 from zoo.layers.crf import CRFLoss
 from zoo.metrics import entity_f1
 from zoo.tasks.base import Task, TaskData
@@ -24,6 +25,7 @@ DATA_DEFAULTS: dict[str, Any] = {
     "glove_splits": [],
     "min_count": 1,
     "max_train": None,
+    "case_augmentation": None,
 }
 SMOKE_SIZES = {"train": 256, "validation": 128, "test": 128}
 
@@ -69,6 +71,7 @@ class NERTask(Task):
         for split in splits:
             config.one_of(split, ner_data.SPLITS, "glove_splits", "data")
         config.one_of(cfg["dataset"], ("conll2003",), "dataset", "data")
+        cfg["case_augmentation"] = check_case_augmentation(cfg["case_augmentation"])
         return cfg
 
     def check_config(self, cfg: dict) -> None:
@@ -114,7 +117,12 @@ class NERTask(Task):
         assets = self.fit_assets(cfg, smoke=smoke)
         splits = {s: self._sentences(s, cfg, smoke) for s in ner_data.SPLITS}
         train = ner_data.ner_pipeline(
-            splits["train"], assets, batch_size=batch_size, shuffle=True, seed=seed
+            splits["train"],
+            assets,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=seed,
+            case_augmentation=cfg["case_augmentation"],
         )
         validation = ner_data.ner_pipeline(splits["validation"], assets, batch_size=64)
         test = ner_data.ner_pipeline(splits["test"], assets, batch_size=64, bucket=False)
