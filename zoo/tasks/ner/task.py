@@ -159,7 +159,8 @@ class NERTask(Task):
 
     def evaluate(self, runtime, data_cfg, *, split="test", limit=None):
         """Entity precision/recall/F1 (%, seqeval, conlleval-compatible), per-type F1 and
-        token accuracy on a split (first `limit` sentences)."""
+        token accuracy on a split (first `limit` sentences), and ``f1_lowercased``: the
+        entity F1 on the same sentences with every token lower-cased (what people type)."""
         cfg = self.data_config(data_cfg)
         sents = self._sentences(split, cfg, smoke=False, limit=limit)
         ds = ner_data.ner_pipeline(sents, runtime.assets, batch_size=64, bucket=False, cache=False)
@@ -170,6 +171,15 @@ class NERTask(Task):
             out[f"f1_{t}"] = scores["per_type"].get(t, {}).get("f1", 0.0)
         correct = sum(a == b for t, p in zip(y_true, y_pred) for a, b in zip(t, p))
         out["token_accuracy"] = 100.0 * correct / max(1, sum(len(t) for t in y_true))
+        lowered = ner_data.ner_pipeline(
+            sents,
+            runtime.assets,
+            batch_size=64,
+            bucket=False,
+            cache=False,
+            case_augmentation={"lower": 1.0},
+        )
+        out["f1_lowercased"] = entity_f1(*runtime.collect(lowered))["f1"]
         out["sentences"] = len(sents)
         return out
 
