@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Offline data mirror (spa-eng.zip etc.); downloads are cached in $(ZOO_HOME).
 export ZOO_MIRROR ?= $(abspath ../shared/data)
 export ZOO_HOME ?= $(HOME)/.cache/zoo
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: setup demo test test-slow bench lint format clean
 

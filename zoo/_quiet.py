@@ -69,7 +69,10 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """Make the next ``import tensorflow`` quiet (no-op if it is already imported)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3, not 2: oneDNN prints an error-level line ("oneDNN supports DT_BOOL only on
+    # platforms with AVX-512") for a recurrent layer's mask on many CPUs; real C++ errors
+    # reach Python as exceptions with the same message.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if verbose() or "tensorflow" in sys.modules:
         return
     if not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
