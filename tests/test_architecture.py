@@ -22,16 +22,7 @@ MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 80
 
 #: Import cycles still in the house (module sets), each with the reason it is allowed.
-ALLOWED_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"zoo.export", "zoo.exported"}): (
-        "exported.load_exported re-runs export's interpreter helpers; being reworked "
-        "with the export formats"
-    ),
-    frozenset({"zoo.tasks.ner.client", "zoo.tasks.ner.runtime"}): (
-        "client and runtime share vectorize_one / entities_from_tags; being moved to "
-        "a module both import with the NER runtime work"
-    ),
-}
+ALLOWED_CYCLES: dict[frozenset[str], str] = {}
 #: Functions over MAX_FUNCTION_LINES: "path:qualified name" -> reason.
 ALLOWED_LONG_FUNCTIONS: dict[str, str] = {}
 #: Comments that narrate the code's history instead of its reasons.

@@ -42,6 +42,8 @@ import tensorflow as tf
 
 from zoo import _quiet
 from zoo._io import atomic_dir
+from zoo.exported import EXPORT_FORMATS, client_class, load_exported, read_metadata
+from zoo.exported import tflite_interpreter as _interpreter
 
 #: Ops that exist only on CUDA devices; a serving graph must never contain them.
 GPU_ONLY_OPS = frozenset(
@@ -133,16 +135,6 @@ def serving_module(zoo_model) -> tuple[tf.Module, dict]:
     module.captured_variables = variables
     module.tables = _resources(runtime)
     return module, signatures
-
-
-def _interpreter(**kwargs):
-    """`tf.lite.Interpreter` without its deprecation banner (LiteRT's `ai_edge_litert`
-    interpreter is the same runtime; it is not a dependency here)."""
-    with warnings.catch_warnings(), _quiet.stderr_silenced():  # XNNPACK's INFO line
-        warnings.filterwarnings("ignore", message="(?s).*tf.lite.Interpreter is deprecated")
-        interpreter = tf.lite.Interpreter(**kwargs)
-        interpreter.allocate_tensors()
-        return interpreter
 
 
 @contextlib.contextmanager
@@ -301,8 +293,6 @@ CALIBRATION_SIZE = 100
 
 def _score_tflite(zoo_model, flatbuffers: dict[str, bytes], examples) -> float:
     """The task's primary metric of the task client over `flatbuffers` on `examples`."""
-    from zoo.exported import client_class
-
     runners = {
         name: _interpreter(model_content=fb).get_signature_runner("serving_default")
         for name, fb in flatbuffers.items()
@@ -408,15 +398,13 @@ class TFLiteModel:
     for a TFLite export (``predict(texts)`` like ``zoo.load(name).predict``)."""
 
     def __new__(cls, directory: str | os.PathLike):
-        from zoo.exported import load_exported
-
         model = load_exported(directory)
         if model.format != "tflite":
             raise ExportError(f"'{directory}' is a {model.format} export, not a TFLite one.")
         return model
 
 
-FORMATS = ("saved_model", "tflite", "onnx")
+FORMATS = EXPORT_FORMATS
 QUANTIZE = (None, "int8")
 
 
@@ -514,8 +502,6 @@ def describe(directory: str | os.PathLike, example: str | None = None) -> dict:
             f"  print(serve({key}=tf.constant({example})))"
         )
         return {"format": "saved_model", "signatures": signatures, "snippet": snippet}
-    from zoo.exported import read_metadata
-
     meta = read_metadata(directory)
     signatures = {
         name: {

@@ -18,14 +18,22 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zoo import _quiet
 from zoo import config as zoo_config
 
-__all__ = ["ExportedModel", "client_class", "load_exported", "read_metadata"]
+__all__ = [
+    "ExportedModel",
+    "client_class",
+    "load_exported",
+    "read_metadata",
+    "tflite_interpreter",
+]
 
 #: The client class of each task, in ``zoo.tasks.<task>.client``.
 CLIENTS = {
@@ -68,6 +76,19 @@ def read_metadata(directory: str | os.PathLike) -> dict:
         "export.json (nor assets.extra/export.json); expected a directory written by "
         "zoo.export (any format)."
     )
+
+
+def tflite_interpreter(**kwargs):
+    """`tf.lite.Interpreter` (``model_path=`` or ``model_content=``), tensors allocated,
+    without its deprecation banner (LiteRT's `ai_edge_litert` interpreter is the same
+    runtime; it is not a dependency here)."""
+    import tensorflow as tf
+
+    with warnings.catch_warnings(), _quiet.stderr_silenced():  # XNNPACK's INFO line
+        warnings.filterwarnings("ignore", message="(?s).*tf.lite.Interpreter is deprecated")
+        interpreter = tf.lite.Interpreter(**kwargs)
+        interpreter.allocate_tensors()
+        return interpreter
 
 
 def _check_list(inputs) -> None:
@@ -145,9 +166,7 @@ class ExportedModel:
     def _runner(self, path: Path):
         """``inputs dict -> outputs dict`` of one function file."""
         if self.format == "tflite":
-            from zoo.export import _interpreter
-
-            return _interpreter(model_path=str(path)).get_signature_runner("serving_default")
+            return tflite_interpreter(model_path=str(path)).get_signature_runner("serving_default")
         import onnxruntime as ort
 
         options = ort.SessionOptions()

@@ -17,19 +17,9 @@ import tensorflow as tf
 
 from zoo.data import ner as ner_data
 from zoo.tasks.ner.model import TAGS
-from zoo.tasks.ner.runtime import _check_inputs, entities_from_tags
+from zoo.tasks.ner.text import check_inputs, entities_from_tags, vectorize_one
 
 __all__ = ["NERClient", "from_serving", "vectorize_one"]
-
-
-def vectorize_one(vectorize, tokens: list) -> dict[str, np.ndarray]:
-    """One sentence's tokens -> ``tag``'s inputs (``words``, ``chars`` padded to
-    `MAX_CHARS`, ``casing``; batch 1); no tokens -> one padding token."""
-    row = [t.encode("utf-8") if isinstance(t, str) else t for t in tokens] or [b""]
-    x = {k: np.asarray(v) for k, v in vectorize(tf.constant([row])).items()}
-    width = ner_data.MAX_CHARS - x["chars"].shape[2]
-    x["chars"] = np.pad(x["chars"], [(0, 0), (0, 0), (0, width)])
-    return {k: v.astype(np.int32) for k, v in x.items()}
 
 
 class NERClient:
@@ -72,7 +62,7 @@ class NERClient:
 
     def predict(self, inputs: list) -> list[dict[str, Any]]:
         """Raw strings -> ``[{"tokens", "tags", "entities"}]`` (see `NERRuntime.predict`)."""
-        _check_inputs(inputs)
+        check_inputs(inputs)
         results = []
         for tokens, x in self.prepare(list(inputs)) if inputs else []:
             out = self.run("tag", x)

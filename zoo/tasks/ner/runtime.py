@@ -19,6 +19,7 @@ from zoo.data import ner as ner_data
 from zoo.layers.loop import one_step_per_iteration
 from zoo.tasks.base import Runtime, with_layer_config
 from zoo.tasks.ner.model import TAGS, crf_layer
+from zoo.tasks.ner.text import check_inputs, entities_from_tags, spans_from_tags, vectorize_one
 
 __all__ = [
     "NERRuntime",
@@ -73,39 +74,6 @@ def pre_rounded(model: keras.Model) -> keras.Model:
     )
 
 
-def spans_from_tags(tags: list[str]) -> list[tuple[str, int, int]]:
-    """(type, start, end) of each entity in a valid IOB2 sequence; end exclusive."""
-    spans = []
-    start = None
-    for i, tag in enumerate([*tags, "O"]):
-        if start is not None and not (tag.startswith("I-") and tag[2:] == spans[-1][0]):
-            spans[-1] = (spans[-1][0], start, i)
-            start = None
-        if tag.startswith("B-") or (tag.startswith("I-") and start is None):
-            spans.append((tag[2:], i, i))
-            start = i
-    return spans
-
-
-def entities_from_tags(tokens: list[str], tags: list[str]) -> list[dict[str, Any]]:
-    """``[{"text", "type", "start", "end"}]`` of the IOB2 `tags` over `tokens`."""
-    return [
-        {"text": " ".join(tokens[s:e]), "type": typ, "start": s, "end": e}
-        for typ, s, e in spans_from_tags(tags)
-    ]
-
-
-def _check_inputs(inputs) -> None:
-    if isinstance(inputs, str):
-        raise TypeError("Received a str for argument 'inputs'; expected a list of str.")
-    for i, x in enumerate(inputs):
-        if not isinstance(x, str):
-            raise TypeError(
-                f"Received an invalid value for argument 'inputs': item {i} is "
-                f"{type(x).__name__}, expected str."
-            )
-
-
 class NERRuntime(Runtime):
     """The tagger with its vocabulary lookups (Keras `StringLookup`s built from the
     assets) and compiled decode / predict functions.
@@ -147,7 +115,7 @@ class NERRuntime(Runtime):
         """Raw strings -> ``[{"tokens": [str], "tags": [str], "entities": [{"text",
         "type", "start", "end"}]}]`` (start/end: token indices, end exclusive; text: the
         entity's tokens joined by a space)."""
-        _check_inputs(inputs)
+        check_inputs(inputs)
         if not inputs:
             return []
         out = self._predict(tf.constant(inputs, tf.string))
@@ -227,8 +195,6 @@ class NERRuntime(Runtime):
 
     def calibration_inputs(self, n: int) -> dict[str, list[dict[str, np.ndarray]]]:
         """The first `n` validation sentences as ``tag`` inputs (offline, for int8)."""
-        from zoo.tasks.ner.client import vectorize_one
-
         sents = ner_data.load_split("validation")[:n]
         return {"tag": [vectorize_one(self.vectorize, s["tokens"]) for s in sents]}
 
