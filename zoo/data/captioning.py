@@ -219,20 +219,51 @@ def make_pipeline(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def check_sources(sources: Iterable[str] | None) -> tuple[str, ...] | None:
+    """A ``data.sources`` value -> a sorted tuple of artwork sets (None: all of them).
+
+    Raises:
+        ValueError: not a non-empty list of names from `SOURCES`.
+    """
+    if sources is None:
+        return None
+    if isinstance(sources, str) or not isinstance(sources, Iterable):
+        sources = [sources]
+    sources = tuple(sources)
+    if not sources or any(s not in SOURCES for s in sources):
+        raise ValueError(
+            f"Received an invalid value for argument 'sources', expected a non-empty list "
+            f"of {list(SOURCES)} (or null for all), got {list(sources)!r}."
+        )
+    return tuple(sorted(set(sources), key=SOURCES.index))
+
+
+def select_sources(raw: tf.data.Dataset, sources: Iterable[str] | None) -> tf.data.Dataset:
+    """Keep the examples drawn by one of `sources` (artwork sets; None keeps all), so a
+    model can be trained on one style and tested on the other."""
+    sources = check_sources(sources)
+    if sources is None:
+        return raw
+    ids = tf.constant([SOURCES.index(s) for s in sources], tf.int64)
+    return raw.filter(lambda ex: tf.reduce_any(tf.equal(tf.cast(ex["source"], tf.int64), ids)))
+
+
 def load_split_arrays(
     split: str,
     *,
     image_size: int = DEFAULT_IMAGE_SIZE,
     limit: int | None = None,
     dataset: str = "zoo_emoji_captions",
+    sources: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """A whole split in memory, in the stored order (for evaluation and the baseline).
+    """A whole split in memory, in the stored order (for evaluation and the baseline);
+    `sources` keeps only those artwork sets (before `limit`).
 
     Returns:
         ``{"images": float32 [N, S, S, 3], "captions": list[str], "emoji": list[str],
         "source": list[str]}``.
     """
-    raw = load_raw(split, dataset=dataset)
+    raw = select_sources(load_raw(split, dataset=dataset), sources)
     if limit is not None:
         raw = raw.take(limit)
     ds = raw.map(
@@ -245,24 +276,28 @@ def load_split_arrays(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     ).batch(256)
-    images, captions, emojis, sources = [], [], [], []
+    images, captions, emojis, drawn_by = [], [], [], []
     for img, cap, emo, src in ds.as_numpy_iterator():
         images.append(img)
         captions += [c.decode("utf-8") for c in cap]
         emojis += [c.decode("utf-8") for c in emo]
-        sources += [SOURCES[int(s)] for s in src]
+        drawn_by += [SOURCES[int(s)] for s in src]
     empty = np.zeros((0, image_size, image_size, 3), np.float32)
     return {
         "images": np.concatenate(images) if images else empty,
         "captions": captions,
         "emoji": emojis,
-        "source": sources,
+        "source": drawn_by,
     }
 
 
-def train_captions(dataset: str = "zoo_emoji_captions") -> list[str]:
-    """The captions of the train split (one per image), for fitting the vocabulary."""
-    raw = load_raw("train", dataset=dataset).map(lambda ex: ex["caption"])
+def train_captions(
+    dataset: str = "zoo_emoji_captions", sources: Iterable[str] | None = None
+) -> list[str]:
+    """The captions of the train split (one per image, of `sources` only if given), for
+    fitting the vocabulary."""
+    raw = select_sources(load_raw("train", dataset=dataset), sources)
+    raw = raw.map(lambda ex: ex["caption"])
     return [c.decode("utf-8") for c in raw.as_numpy_iterator()]
 
 
@@ -272,7 +307,8 @@ def load_data(
     """Train/validation/test pipelines and the vocabulary asset for a ``data`` config.
 
     ``data_cfg`` keys: ``dataset`` ("zoo_emoji_captions"), ``image_size`` (64),
-    ``augment`` (False), ``max_vocab`` (None), ``min_count`` (1).
+    ``augment`` (False), ``max_vocab`` (None), ``min_count`` (1), ``sources`` (null =
+    both artwork sets; e.g. ``[noto]`` trains, validates and tests on Noto only).
 
     Returns:
         ``{"train", "validation", "test": tf.data.Dataset, "assets": {"vocabulary":
@@ -280,15 +316,16 @@ def load_data(
     """
     dataset = data_cfg.get("dataset", "zoo_emoji_captions")
     image_size = int(data_cfg.get("image_size", DEFAULT_IMAGE_SIZE))
+    sources = check_sources(data_cfg.get("sources"))
     vocabulary = fit_vocabulary(
-        train_captions(dataset),
+        train_captions(dataset, sources),
         max_tokens=data_cfg.get("max_vocab"),
         min_count=int(data_cfg.get("min_count", 1)),
     )
     out: dict[str, Any] = {"assets": {"vocabulary": vocabulary}}
     sizes = {}
     for split in SPLITS:
-        raw = load_raw(split, dataset=dataset)
+        raw = select_sources(load_raw(split, dataset=dataset), sources)
         if smoke:
             raw = raw.take(256 if split == "train" else 64)
         sizes[split] = int(raw.reduce(0, lambda n, _: n + 1))
@@ -416,6 +453,7 @@ __all__ = [
     "ZooEmojiCaptions",
     "bench",
     "caption_of",
+    "check_sources",
     "detokenize",
     "fit_vocabulary",
     "info",
@@ -427,6 +465,7 @@ __all__ = [
     "preprocess_array",
     "preprocess_image",
     "sample_images",
+    "select_sources",
     "split_of",
     "standardize",
     "tokenize",

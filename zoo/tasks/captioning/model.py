@@ -61,7 +61,7 @@ MODEL_KEYS = {
     "max_length",
     "eval_beam_size",
 }
-DATA_KEYS = {"dataset", "image_size", "augment", "max_vocab", "min_count"}
+DATA_KEYS = {"dataset", "image_size", "augment", "max_vocab", "min_count", "sources"}
 CELLS = config.CELLS
 
 

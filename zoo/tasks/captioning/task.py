@@ -83,8 +83,24 @@ def nearest_neighbour_captions(
 
 
 @functools.lru_cache(maxsize=8)
-def _split_arrays(dataset: str, split: str, image_size: int, limit: int | None):
-    return cdata.load_split_arrays(split, image_size=image_size, limit=limit, dataset=dataset)
+def _split_arrays(
+    dataset: str, split: str, image_size: int, limit: int | None, sources: tuple | None = None
+):
+    return cdata.load_split_arrays(
+        split, image_size=image_size, limit=limit, dataset=dataset, sources=sources
+    )
+
+
+def split_arrays(data_cfg: dict, split: str, limit: int | None = None) -> dict:
+    """A split of a ``data`` config's dataset in memory (its ``image_size`` and
+    ``sources``), cached: see `zoo.data.captioning.load_split_arrays`."""
+    return _split_arrays(
+        data_cfg.get("dataset", "zoo_emoji_captions"),
+        split,
+        int(data_cfg.get("image_size", cdata.DEFAULT_IMAGE_SIZE)),
+        limit,
+        cdata.check_sources(data_cfg.get("sources")),
+    )
 
 
 class CaptioningTask(Task):
@@ -98,6 +114,10 @@ class CaptioningTask(Task):
 
     def check_config(self, cfg: dict) -> None:
         config.check_keys("data", cfg["data"], DATA_KEYS)
+        try:
+            cdata.check_sources(cfg["data"].get("sources"))
+        except ValueError as e:
+            raise config.ConfigError(f"invalid value for 'data.sources': {e}") from None
         check_model(cfg["model"])
 
     # -- data -------------------------------------------------------------------------
@@ -167,11 +187,11 @@ class CaptioningTask(Task):
     def callbacks(self, model: keras.Model, data: TaskData, config: dict) -> list:
         """``val_bleu4`` in the epoch logs (greedy), decoded with the config's
         ``max_length`` and ``image_size`` on the validation split of its dataset."""
-        data_cfg = config.get("data") or {}
-        dataset = data_cfg.get("dataset", "zoo_emoji_captions")
+        data_cfg = {**(config.get("data") or {})}
         limit = 64 if data.info.get("smoke") else None
         runtime = self.runtime(model, data.assets, config)
-        arrays = _split_arrays(dataset, "validation", runtime.image_size, limit)
+        data_cfg["image_size"] = runtime.image_size
+        arrays = split_arrays(data_cfg, "validation", limit)
         return [_ValBleu(runtime, arrays)]
 
     # -- inference and evaluation ----------------------------------------------------
@@ -203,9 +223,7 @@ class CaptioningTask(Task):
         split: str = "test",
         limit: int | None = None,
     ) -> dict[str, float]:
-        dataset = data_cfg.get("dataset", "zoo_emoji_captions")
-        size = int(data_cfg.get("image_size", cdata.DEFAULT_IMAGE_SIZE))
-        ev = _split_arrays(dataset, split, size, limit)
+        ev = split_arrays(data_cfg, split, limit)
         beam = runtime.beam_size
         hyps = runtime.decode_arrays(ev["images"], beam_size=beam)
         out = caption_metrics(hyps, ev["captions"])
@@ -214,7 +232,7 @@ class CaptioningTask(Task):
             out.update(
                 {f"greedy_{k}": v for k, v in caption_metrics(greedy, ev["captions"]).items()}
             )
-        tr = _split_arrays(dataset, "train", size, None)
+        tr = split_arrays(data_cfg, "train")
         nn = nearest_neighbour_captions(tr["images"], tr["captions"], ev["images"])
         out.update({f"nn_{k}": v for k, v in caption_metrics(nn, ev["captions"]).items()})
         out["examples"] = len(hyps)
