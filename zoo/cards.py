@@ -95,7 +95,9 @@ def prediction(task: str, shown_input: str, output: Any) -> str:
     if task in ("translation", "captioning") and isinstance(output, str):
         return f"{shown_input}  ->  {output}"
     if isinstance(output, dict) and "caption" in output:
-        extra = {k: v for k, v in output.items() if k != "caption"}
+        # e.g. captioning's {"caption", "confidence", "guess"}: a guess equal to the caption
+        # says nothing new
+        extra = {k: v for k, v in output.items() if k != "caption" and v != output["caption"]}
         details = ", ".join(
             f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in extra.items()
         )

@@ -85,7 +85,13 @@ def cmd_predict(args) -> int:
         task = model.task.name
     inputs = list(args.inputs) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     # Captioning takes image paths as they are, so an undecodable file is named in the error.
-    outputs = model.predict(inputs)
+    # A calibrated captioning preset answers with its confidence (or "no confident caption").
+    calibrated = (
+        task == "captioning"
+        and not is_export_dir(args.name)
+        and bool(model.assets.get("calibration"))
+    )
+    outputs = model.predict(inputs, with_confidence=True) if calibrated else model.predict(inputs)
     if args.json:
         _print(args, [{"input": i, "output": o} for i, o in zip(inputs, outputs)])
     else:
@@ -282,6 +288,15 @@ def cmd_data(args) -> int:
     return EXIT_OK
 
 
+def cmd_calibrate(args) -> int:
+    from zoo.tasks.captioning import calibrate
+
+    result = calibrate.calibrate(args.name, write=args.write)
+    payload = {k: result[k] for k in ("name", "report", "written")}
+    _print(args, payload, calibrate.format_report(result))
+    return EXIT_OK
+
+
 def _takes_name(fn) -> bool:
     import inspect
 
@@ -355,6 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["split", "behaviour"],
         help="split: metrics on --split (default); behaviour: the CheckList-style suite "
         "(tests/behaviour), pass rate per category",
+    )
+    p = add(
+        "calibrate",
+        cmd_calibrate,
+        "fit and measure a captioning preset's confidence (calibration on validation, "
+        "report on test, noise and drawings)",
+    )
+    p.add_argument("name", help="a captioning model name or preset directory")
+    p.add_argument(
+        "--write", action="store_true", help="store assets/calibration.json in the preset"
     )
     p = add("train", cmd_train, "train a model from configs/NAME.yaml and write its preset")
     p.add_argument("config")

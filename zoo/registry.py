@@ -227,6 +227,38 @@ def verify_preset(directory: str | os.PathLike) -> dict:
     return metadata
 
 
+def add_preset_file(
+    directory: str | os.PathLike, rel: str, data: bytes, *, metadata: dict | None = None
+) -> Path:
+    """Add (or replace) a file derived from a published preset, e.g. a calibration, and
+    record its sha256 in ``metadata.json`` (plus the `metadata` keys given). The preset
+    must verify first, so a derived file is never recorded beside altered weights.
+
+    Returns:
+        The path of the written file.
+    """
+    from zoo._io import atomic_file
+
+    directory = Path(directory)
+    if rel in PRESET_FILES:
+        raise ValueError(
+            f"Received an invalid value for argument 'rel', expected a file other than "
+            f"{list(PRESET_FILES)}, got {rel!r}."
+        )
+    meta = verify_preset(directory)
+    dest = directory / rel
+    with atomic_file(dest) as tmp:
+        tmp.write_bytes(data)
+        tmp.chmod(0o644)  # a package file, readable like the others (mkstemp gives 0600)
+    meta["files"] = {**meta["files"], rel: sha256_file(dest)}
+    meta["size_bytes"] = sum((directory / f).stat().st_size for f in meta["files"])
+    meta.update(metadata or {})
+    with atomic_file(directory / "metadata.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=2))
+        tmp.chmod(0o644)
+    return dest
+
+
 class ZooModel:
     """A trained zoo model: the Keras model plus its task, assets and model card.
 
@@ -258,11 +290,12 @@ class ZooModel:
         built on first use."""
         return self.task.runtime(self.model, self.assets, self.config)
 
-    def predict(self, inputs):
-        """Raw input -> readable output (see the task's `Runtime.predict`). A single input
+    def predict(self, inputs, **options):
+        """Raw input -> readable output (see the task's `Runtime.predict`, which documents
+        its `options`, e.g. captioning's ``with_confidence=True``). A single input
         (string, image) gives a single output; a list gives a list."""
         single = not isinstance(inputs, (list, tuple))
-        out = self.runtime.predict([inputs] if single else list(inputs))
+        out = self.runtime.predict([inputs] if single else list(inputs), **options)
         return out[0] if single else out
 
     def evaluate(self, split: str = "test", limit: int | None = None) -> dict:

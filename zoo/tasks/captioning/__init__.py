@@ -5,7 +5,11 @@
 * ``runtime.py``: `CaptioningRuntime` (raw images in, captions out; serving functions)
   and `ids_to_strings`;
 * ``task.py``: `CaptioningTask` (data, compile, val-BLEU callback, evaluate),
-  `caption_metrics` and the `nearest_neighbour_captions` baseline.
+  `caption_metrics` and the `nearest_neighbour_captions` baseline;
+* ``confidence.py``: the calibrated confidence of a caption and the "no confident
+  caption" answer (``runtime.describe``, ``predict(..., with_confidence=True)``);
+  ``calibrate.py`` fits and measures it (``python -m zoo calibrate NAME``), ``probes.py``
+  draws the noise and drawings it is measured on.
 
 See `zoo.tasks.captioning.model` for the architecture and config keys, and
 `zoo.tasks.captioning.task` for the metrics and results.

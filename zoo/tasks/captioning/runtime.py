@@ -18,6 +18,7 @@ import tensorflow as tf
 from zoo.data import captioning as cdata
 from zoo.tasks import portable
 from zoo.tasks.base import Runtime
+from zoo.tasks.captioning import confidence as conf
 from zoo.tasks.captioning.model import CaptioningModel, _step_fn, beam_search, greedy_decode
 
 
@@ -113,6 +114,9 @@ class CaptioningRuntime(Runtime):
     Attributes:
         vocabulary: the caption words (``assets["vocabulary"]``).
         max_length, beam_size, image_size: from the config (see the module docstring).
+        calibration: ``assets["calibration"]`` (see `zoo.tasks.captioning.confidence`)
+            or None when the preset has none (then `describe` raises).
+        no_caption_below: the calibration's threshold; set it to answer more or less.
     """
 
     def __init__(self, model: CaptioningModel, assets: dict, config: dict, name: str | None = None):
@@ -126,6 +130,11 @@ class CaptioningRuntime(Runtime):
             s["max_length"],
             s["beam_size"],
             s["image_size"],
+        )
+        calibration = assets.get("calibration")
+        object.__setattr__(self, "calibration", calibration)
+        object.__setattr__(
+            self, "no_caption_below", calibration["no_caption_below"] if calibration else None
         )
 
     def _decoder_fn(self, beam_size: int, max_length: int):
@@ -159,6 +168,64 @@ class CaptioningRuntime(Runtime):
             out += [s.decode("utf-8") for s in ids_to_strings(ids, self.vocabulary).numpy()]
         return out
 
+    def scored_arrays(self, images: np.ndarray, *, batch: int = 128) -> dict[str, Any]:
+        """float32 ``[N, S, S, 3]`` -> the beam captions (``eval_beam_size``) and their
+        confidence features: ``{"captions": list[str], "mean_log_prob", "min_log_prob":
+        float32 [N], "pooled": float32 [N, F]}``."""
+        key = ("scored", self.beam_size, self.max_length)
+        if key not in self.compiled:
+
+            def run(x):
+                ids, _ = beam_search(self.model, x, self.beam_size, self.max_length)
+                mean, low = conf.caption_log_probs(self.model, x, ids)
+                return ids, mean, low, self.model.encode(x)[1]
+
+            self.compiled[key] = tf.function(run, reduce_retracing=True)
+        out = {"captions": [], "mean_log_prob": [], "min_log_prob": [], "pooled": []}
+        for i in range(0, len(images), batch):
+            ids, mean, low, pooled = self.compiled[key](tf.constant(images[i : i + batch]))
+            out["captions"] += [
+                c.decode("utf-8") for c in ids_to_strings(ids, self.vocabulary).numpy()
+            ]
+            out["mean_log_prob"].append(mean.numpy())
+            out["min_log_prob"].append(low.numpy())
+            out["pooled"].append(pooled.numpy())
+        for k in ("mean_log_prob", "min_log_prob"):
+            out[k] = np.concatenate(out[k]) if out[k] else np.zeros([0], np.float32)
+        out["pooled"] = (
+            np.concatenate(out["pooled"])
+            if out["pooled"]
+            else np.zeros([0, self.model.feature_dim], np.float32)
+        )
+        return out
+
+    def describe(self, inputs: list, *, no_caption_below: float | None = None) -> list[dict]:
+        """Images (as `predict` takes them) -> one dict each: ``caption`` (the beam caption,
+        or `NO_CAPTION` = "no confident caption" when ``confidence`` is below
+        `no_caption_below`, default the calibration's), ``confidence`` (float in [0, 1]:
+        the calibrated probability that the caption is right, see
+        `zoo.tasks.captioning.confidence`) and ``guess`` (the beam caption, always)."""
+        if not self.calibration:
+            raise ValueError(
+                "This captioning preset has no calibration (assets/calibration.json); "
+                "write one with `python -m zoo calibrate NAME --write`."
+            )
+        if not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        if not inputs:
+            return []
+        threshold = self.no_caption_below if no_caption_below is None else no_caption_below
+        scored = self.scored_arrays(to_batch(list(inputs), self.image_size).numpy())
+        confidence = conf.confidence_of(self.calibration, scored)
+        return [
+            {
+                "caption": caption if c >= threshold else conf.NO_CAPTION,
+                "confidence": float(c),
+                "guess": caption,
+            }
+            for caption, c in zip(scored["captions"], confidence)
+        ]
+
     def decode(
         self,
         images,
@@ -179,23 +246,30 @@ class CaptioningRuntime(Runtime):
         captions = [s.decode("utf-8") for s in ids_to_strings(ids, self.vocabulary).numpy()]
         return captions, attn.numpy().reshape(attn.shape[0], attn.shape[1], g, -1)
 
-    def predict(self, inputs: list) -> list:
+    def predict(self, inputs: list, *, with_confidence: bool = False) -> list:
         """Images (paths, encoded bytes, PIL images or arrays; any size; gray, RGB or
-        RGBA) -> caption strings (beam search with the config's ``eval_beam_size``)."""
+        RGBA) -> caption strings (beam search with the config's ``eval_beam_size``);
+        with `with_confidence`, `describe`'s dicts (``caption``, ``confidence``,
+        ``guess``) instead."""
         if not isinstance(inputs, (list, tuple)):
             inputs = [inputs]
         if not inputs:
             return []
+        if with_confidence:
+            return self.describe(list(inputs))
         return self.decode(list(inputs), beam_size=self.beam_size)
 
     def serving_functions(self) -> dict[str, Any]:
         """``serving_default``: ``images`` tf.string, one encoded image (PNG/JPEG/GIF/BMP
         bytes, a scalar) or a batch ``[B]`` -> ``{"captions": tf.string}`` of the same
-        shape, decoded as `predict` decodes (beam search with ``eval_beam_size``);
-        ``beam_search``: the same function; ``greedy``: greedy decoding. Undecodable
-        bytes raise InvalidArgumentError with a message naming the problem."""
+        shape, decoded as `predict` decodes (beam search with ``eval_beam_size``), and
+        for a calibrated preset ``confidence`` float32 and ``confident`` bool (confidence
+        at least ``no_caption_below``) of the same shape, as `describe` gives them;
+        ``beam_search``: the same function; ``greedy``: greedy decoding (captions only).
+        Undecodable bytes raise InvalidArgumentError with a message naming the problem."""
         model, vocabulary = self.model, self.vocabulary
         size, max_length, beam = self.image_size, self.max_length, self.beam_size
+        calibration, threshold = self.calibration, self.no_caption_below
         spec = [tf.TensorSpec(None, tf.string, name="images")]
 
         def captions(images, beam_size):
@@ -206,7 +280,13 @@ class CaptioningRuntime(Runtime):
                 fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
             )
             ids, _ = beam_search(model, batch, beam_size, max_length)
-            return {"captions": tf.reshape(ids_to_strings(ids, vocabulary), tf.shape(images))}
+            out = {"captions": tf.reshape(ids_to_strings(ids, vocabulary), tf.shape(images))}
+            if calibration and beam_size == beam:
+                mean, low = conf.caption_log_probs(model, batch, ids)
+                c = conf.confidence_graph(calibration, mean, low, model.encode(batch)[1])
+                out["confidence"] = tf.reshape(c, tf.shape(images))
+                out["confident"] = out["confidence"] >= threshold
+            return out
 
         @tf.function(input_signature=spec)
         def serving_default(images):
