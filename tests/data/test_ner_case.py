@@ -127,3 +127,32 @@ def test_bad_config_values_name_the_key_the_value_and_what_is_allowed(value, exp
 
     with pytest.raises(config.ConfigError, match=expected):
         get_task("ner").data_config({"case_augmentation": value})
+
+
+class _CapitalsOnlyRuntime:
+    """A tagger that finds exactly the gold entities whose tokens carry a capital letter
+    (casing title or upper) and nothing in lower-case text: the failure being measured."""
+
+    def __init__(self, assets):
+        self.assets = assets
+
+    def collect(self, dataset):
+        capital = [ner.CASING_CLASSES.index(c) for c in ("title", "upper")]
+        y_true, y_pred = [], []
+        for inputs, gold in dataset:
+            for g, casing in zip(gold.numpy(), inputs["casing"].numpy()):
+                n = int((g >= 0).sum())
+                tags = [ner.TAGS[i] for i in g[:n]]
+                y_true.append(tags)
+                y_pred.append([t if c in capital else "O" for t, c in zip(tags, casing[:n])])
+        return y_true, y_pred
+
+
+def test_evaluate_reports_f1_on_the_lower_cased_split():
+    from zoo.tasks import get_task
+
+    task = get_task("ner")
+    assets = ner.fit_vocabularies(ner.load_split("train")[:64])
+    metrics = task.evaluate(_CapitalsOnlyRuntime(assets), {}, split="test", limit=200)
+    assert metrics["f1"] > 90
+    assert metrics["f1_lowercased"] == 0.0
