@@ -113,6 +113,13 @@ def measure(runtime, calibration: dict, data_cfg: dict, *, probe_images: int = 6
             }
     in_style = np.isin(source, trained_on)
     report["test"]["in_style"] = _group_report(scored, in_style, test["captions"], threshold)
+    for name, group in report["test"].items():
+        if name in cdata.SOURCES and not group["in_style"]:  # can the style shift be seen?
+            sel = source == name
+            labels = np.r_[np.zeros(in_style.sum()), np.ones(sel.sum())]
+            group["auroc_ood_score"] = _round(
+                conf.auroc(np.r_[scored["ood"][in_style], scored["ood"][sel]], labels)
+            )
     size = runtime.image_size
     drawn, _ = probes.drawn_images(max(1, probe_images // len(probes.SHAPES)), size)
     for name, images in (("noise", probes.noise_images(probe_images, size)), ("drawn", drawn)):
@@ -171,9 +178,10 @@ def format_report(result: dict) -> str:
         style = "" if name == "in_style" else (" in-style" if g["in_style"] else " OUT-OF-STYLE")
         lines.append(
             f"  test {name:9s}{style:13s} n={g['images']:4d} BLEU-4 {g['bleu4']:5.2f} "
-            f"right {g['right']:.1%} ECE {g['ece']:.3f} AUROC {g['auroc_right'] or 0:.3f} "
-            f"no-caption {g['no_caption_rate']:.1%} right-when-answered "
-            f"{g['right_when_answered'] or 0:.1%}"
+            f"right {g['right']:.1%} (mean confidence {g['mean_confidence']:.1%}) ECE "
+            f"{g['ece']:.3f} AUROC {g['auroc_right'] or 0:.3f} no-caption "
+            f"{g['no_caption_rate']:.1%} right-when-answered {g['right_when_answered'] or 0:.1%}"
+            + (f" OOD AUROC {g['auroc_ood_score']:.3f}" if g.get("auroc_ood_score") else "")
         )
     for name in ("noise", "drawn"):
         p = report[name]
