@@ -184,6 +184,14 @@ def test_noise_and_drawings_get_no_confident_caption(preset):
         assert isinstance(o["guess"], str) and o["guess"]
 
 
+def test_a_preset_without_calibration_says_how_to_get_one(preset):
+    assets = {k: v for k, v in preset.assets.items() if k != "calibration"}
+    runtime = preset.task.runtime(preset.model, assets, preset.config)
+    with pytest.raises(ValueError, match="zoo calibrate"):
+        runtime.describe([probes.red_heart()])
+    assert runtime.predict([]) == [] and runtime.no_caption_below is None
+
+
 def test_in_distribution_test_images_mostly_keep_their_right_captions(preset):
     # 96 test images; on the whole split 95% of right captions keep their caption on
     # validation by construction and 40% of all test images are answered (measured)
