@@ -33,7 +33,9 @@ read, never their tags. This is Lample et al. 2016's practice and measures the m
 as if it shipped all 400,000 GloVe vectors - words never seen in training keep their
 GloVe vector, which training does not move - while the preset stores only the rows
 the evaluation reaches, under 10 MB. Default: none), min_count (1), max_train
-(optional: cap on train sentences, for quick experiments).
+(optional: cap on train sentences, for quick experiments), case_augmentation (None, or
+``{lower: p, upper: p, title: p}``: the probability that a train sentence is re-cased
+in that mode, drawn per sentence and epoch from the seed; `zoo.data.ner_case`).
 ``train``: only the keys of `zoo.train` (no task-specific ones).
 
 Raw-text tokenization (`predict`, serving): `zoo.data.ner.tokenize` - whitespace plus
