@@ -149,12 +149,15 @@ def test_confidence_graph_equals_the_numpy_confidence():
     cal = _calibration()
     rng = np.random.default_rng(4)
     f = len(cal["ood"]["mean"])
+    spread = np.geomspace(0.01, 10, 16)[:, None]  # near the training mean ... far away
     values = {
         "mean_log_prob": rng.uniform(-2, 0, 16),
         "min_log_prob": rng.uniform(-4, 0, 16),
-        "pooled": np.abs(rng.normal(size=(16, f))) + np.asarray(cal["ood"]["mean"]),
+        "pooled": np.asarray(cal["ood"]["mean"]) + spread * rng.normal(size=(16, f)),
     }
     want = conf.confidence_of(cal, values)
+    far = conf.ood_score(cal["ood"], values["pooled"]) > cal["ood_limit"]
+    assert 0 < far.sum() < 16 and np.all(want[far] == 0) and np.all(want[~far] > 0)
     got = conf.confidence_graph(
         cal, values["mean_log_prob"], values["min_log_prob"], values["pooled"]
     ).numpy()

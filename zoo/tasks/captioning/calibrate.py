@@ -39,14 +39,15 @@ def _scored(runtime, arrays: dict, calibration: dict | None = None) -> dict[str,
     out["right"] = conf.is_right(out["captions"], names) if names else None
     if calibration is not None:
         out["ood"] = conf.ood_score(calibration["ood"], out["pooled"])
-        out["confidence"] = conf.apply_platt(calibration["platt"], out)
+        out["confidence"] = conf.confidence_of(calibration, out)
     return out
 
 
 def fit(runtime, data_cfg: dict) -> dict:
     """The calibration of a `CaptioningRuntime` (JSON-ready): ``version``, ``right``
     (the definition), ``ood`` (`confidence.fit_ood` on the train split), ``platt``
-    (`confidence.fit_platt` on the validation split), ``no_caption_below``."""
+    (`confidence.fit_platt` on the validation split), ``ood_limit`` (the largest
+    validation ``ood``), ``no_caption_below``."""
     from zoo.tasks.captioning.task import split_arrays
 
     train = split_arrays(data_cfg, "train")
@@ -64,6 +65,7 @@ def fit(runtime, data_cfg: dict) -> dict:
         "beam_size": runtime.beam_size,
         "ood": stats,
         "platt": platt,
+        "ood_limit": float(val["ood"].max()),
         "no_caption_below": conf.keep_threshold(confidence, val["right"]),
         "keep_right": conf.KEEP_RIGHT,
         "validation_images": len(val["captions"]),

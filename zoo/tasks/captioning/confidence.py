@@ -13,13 +13,17 @@ skin tone in a six-word name is right, a wrong gender in a three-word name is no
 * ``min_log_prob``: the log-probability of its least likely token;
 * ``ood``: how far the image's pooled encoder features are from the training images'
   features, a Mahalanobis distance under probabilistic PCA (`OOD_COMPONENTS` principal
-  directions plus an isotropic rest; the statistics are a few hundred kB of JSON, where
-  the full covariance would be ten times that).
+  directions plus an isotropic rest: 70 kB of JSON for 256 features, where the full
+  covariance would take 600 kB).
 
 **Calibration.** A logistic regression (Platt scaling) of "right" on the standardised
 features, fitted on the validation split; a feature whose fitted weight has the wrong
 sign (confidence must rise with log-probability and fall with ``ood``) is dropped and
-the fit repeated, so the map is monotone in every feature. ``no_caption_below`` is the
+the fit repeated, so the map is monotone in every feature. An image whose ``ood`` is
+beyond every validation image's (``ood_limit``) gets confidence 0: the fit has seen
+nothing like it, and the in-distribution link between ``ood`` and rightness is too
+weak to carry it there (caption_lstm_noto_only's fit drops ``ood``, and noise then gets
+confidence 0.33 from a fluent nonsense caption). ``no_caption_below`` is the
 confidence that 95% of the right validation captions reach (`KEEP_RIGHT`); below it the
 runtime answers `NO_CAPTION`.
 
@@ -246,11 +250,13 @@ def auroc(scores, labels) -> float | None:
 
 def confidence_of(calibration: dict, values: dict) -> np.ndarray:
     """Confidence float ``[N]`` from a calibration (``assets["calibration"]``) and the
-    caption features ``{"mean_log_prob", "min_log_prob": [N], "pooled": [N, F]}``."""
+    caption features ``{"mean_log_prob", "min_log_prob": [N], "pooled": [N, F]}`` (or
+    ``ood`` [N] instead of ``pooled``); 0 beyond ``ood_limit``."""
     full = dict(values)
     if "ood" not in full:
         full["ood"] = ood_score(calibration["ood"], values["pooled"])
-    return apply_platt(calibration["platt"], full)
+    confidence = apply_platt(calibration["platt"], full)
+    return np.where(np.asarray(full["ood"]) > calibration["ood_limit"], 0.0, confidence)
 
 
 def confidence_graph(calibration: dict, mean_log_prob, min_log_prob, pooled) -> tf.Tensor:
@@ -270,4 +276,6 @@ def confidence_graph(calibration: dict, mean_log_prob, min_log_prob, pooled) -> 
     logit = tf.fill(tf.shape(values["ood"]), tf.constant(platt["bias"], tf.float64))
     for name, m, s, w in zip(platt["features"], platt["mean"], platt["scale"], platt["weights"]):
         logit += w * (values[name] - m) / s
-    return tf.cast(tf.sigmoid(tf.clip_by_value(logit, -60.0, 60.0)), tf.float32)
+    confidence = tf.sigmoid(tf.clip_by_value(logit, -60.0, 60.0))
+    far = values["ood"] > calibration["ood_limit"]
+    return tf.cast(tf.where(far, tf.zeros_like(confidence), confidence), tf.float32)
