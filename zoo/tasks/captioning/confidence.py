@@ -30,6 +30,17 @@ runtime answers `NO_CAPTION`.
 The statistics live in the preset as ``assets/calibration.json`` (sha256-verified like
 every preset file), written by ``python -m zoo calibrate NAME --write``
 (`zoo.tasks.captioning.calibrate`).
+
+**Measured** (``python -m zoo calibrate caption_lstm_emoji``; test split, 599 images):
+ECE 0.033 (10 bins), AUROC of confidence for right vs wrong 0.917, 24.7% of captions
+right and mean confidence 25.7%; "no confident caption" on 59.9% of the test images,
+55.8% right where it answers (24.7% overall); 100% of 64 noise images and of 60 drawings
+get "no confident caption" (OOD AUROC of ``ood`` 1.000 for noise, 0.696 for drawings).
+Held-out style, `configs/experiments/caption_lstm_noto_only_40ep.yaml` (trained on Noto
+only): Noto test BLEU-4 35.6, ECE 0.052, AUROC 0.899, no caption 43.3%; EmojiOne
+pictures of the same test emoji BLEU-4 5.7, 0.5% right but mean confidence 7.9%, ECE
+0.074, AUROC 0.754, no caption 68.1% (1.5% right where it answers); ``ood`` tells the
+two styles apart with AUROC 0.63 only.
 """
 
 from __future__ import annotations
