@@ -14,7 +14,18 @@ import yaml
 from zoo import registry
 from zoo.cli import build_parser, main
 
-COMMANDS = ["list", "info", "predict", "evaluate", "train", "export", "bench", "data", "demo"]
+COMMANDS = [
+    "list",
+    "info",
+    "predict",
+    "evaluate",
+    "calibrate",
+    "train",
+    "export",
+    "bench",
+    "data",
+    "demo",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
