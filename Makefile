@@ -24,7 +24,7 @@ demo: setup
 	$(PY) -m zoo demo
 
 test: setup
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q --durations=20
 
 test-slow: setup
 	$(PY) -m pytest -m slow -q

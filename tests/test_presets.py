@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from budget import default_or_slow
 
 import zoo
 from zoo import registry
@@ -34,7 +35,7 @@ def test_preset_is_complete_small_and_records_its_provenance(name):
 
 
 @pytest.mark.xdist_group("presets")
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", default_or_slow(PRESETS))
 def test_preset_reproduces_recorded_metric_on_eval_subset(name):
     model = zoo.load(name)
     subset = _meta(name)["eval_subset"]

@@ -10,23 +10,12 @@ import json
 import keras
 import numpy as np
 import pytest
+from budget import default_or_slow
 
 from zoo import registry
 from zoo.tasks import get_task
 
 MODELS = registry.list_models()
-
-
-def _default_or_slow(names):
-    """The first model of each task runs by default; the rest are `slow` (make test-slow),
-    keeping the default run within its time budget on 2 cores."""
-    seen, params = set(), []
-    for name in names:
-        task = registry.get_config(name)["task"]
-        marks = [] if task not in seen else [pytest.mark.slow]
-        seen.add(task)
-        params.append(pytest.param(name, marks=marks))
-    return params
 
 
 @functools.cache
@@ -70,7 +59,7 @@ def test_config_name_follows_the_naming_scheme(name):
 
 
 @pytest.mark.xdist_group("zoo_models")
-@pytest.mark.parametrize("name", _default_or_slow(MODELS))
+@pytest.mark.parametrize("name", default_or_slow(MODELS))
 def test_registered_model_overfits_a_batch_and_round_trips(name, tmp_path):
     config, task, data, batch = _setup(name)
     keras.utils.set_random_seed(0)
@@ -102,7 +91,7 @@ def test_registered_model_overfits_a_batch_and_round_trips(name, tmp_path):
 
 
 @pytest.mark.xdist_group("zoo_models")
-@pytest.mark.parametrize("name", _default_or_slow(MODELS))
+@pytest.mark.parametrize("name", default_or_slow(MODELS))
 def test_registered_model_trains_under_mixed_precision(name):
     """What `zoo.train` and the notebooks switch on when a GPU is present
     (``mixed_float16``) builds, trains and predicts on the CPU too: finite losses,

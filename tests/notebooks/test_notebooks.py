@@ -83,8 +83,25 @@ def test_each_notebook_has_a_parameters_cell_and_ends_with_assertions():
         assert "assert " in code[-1].source, name
 
 
+#: Run by default (a minute together): the first concept notebooks and the one that loads,
+#: predicts with and exports the presets. The training notebooks (several minutes of smoke
+#: training together) run with `make test-slow`; their full-mode renders are committed.
+DEFAULT_NOTEBOOKS = {
+    "01_recurrence_by_hand.py",
+    "02_backprop_through_time.py",
+    "04_inside_lstm_gru.py",
+    "10_pretrained_and_deployment.py",
+}
+
+
 @pytest.mark.xdist_group("notebooks")
-@pytest.mark.parametrize("name", NOTEBOOKS)
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=[] if n in DEFAULT_NOTEBOOKS else [pytest.mark.slow])
+        for n in NOTEBOOKS
+    ],
+)
 def test_notebook_runs_in_smoke_mode(name, notebook_workdir, monkeypatch):
     monkeypatch.setenv("ZOO_NOTEBOOK_SMOKE", "1")
     nb = jupytext.read(NOTEBOOKS_DIR / name)

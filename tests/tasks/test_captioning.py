@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from budget import default_or_slow
 from PIL import Image
 
 from zoo.data import captioning as cd
@@ -337,7 +338,7 @@ def _published(name):
     return registry.preset_dir(name) is not None
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", default_or_slow(PRESETS))
 def test_preset_reproduces_its_subset_metric_and_beats_the_baseline(name):
     if not _published(name):
         pytest.skip(f"{name} has no published preset")

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from budget import default_or_slow
 
 from zoo.data import ner as ner_data
 from zoo.tasks.ner import NERTask, decode_tags, repair_iob2, spans_from_tags
@@ -61,7 +62,7 @@ def test_there_are_configs_for_the_three_cells():
         NERTask.data_config(cfg["data"])
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("config", default_or_slow(CONFIGS))
 def test_config_builds_runs_on_a_pipeline_batch_and_overfits(config, ner_task, ner_smoke_data):
     cfg = _read(config)
     keras.utils.set_random_seed(0)
@@ -267,7 +268,7 @@ PRESETS = sorted(
 )
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", default_or_slow(PRESETS))
 def test_preset_reproduces_its_recorded_subset_metric(name):
     import zoo
 
