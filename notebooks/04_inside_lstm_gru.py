@@ -113,9 +113,12 @@ for cell in ("lstm", "gru"):
 # %% [markdown]
 # ## Reading the gates
 #
-# The layer's loop calls `cell.project_inputs` once (all $x_t W + b$) and
-# `cell.forward_step` per step; `forward_step` returns the new state and the gate
-# activations it saves for the backward pass. We run the same two calls ourselves.
+# The layer's loop calls `cell.project_inputs` once and `cell.forward_step` per step;
+# `forward_step` returns the new state and the gate activations it saves for the
+# backward pass. The GRU's `project_inputs` computes all $x_t W + b$ up front, one block
+# per gate; the LSTM's only appends a column of ones to $x_t$, and its step multiplies
+# $[x_t, 1, h_{t-1}]$ by $[W; b; U]$, one product per gate (fewer operations per step).
+# We run the same two calls ourselves.
 
 
 # %%
@@ -126,7 +129,7 @@ def gate_trace(model, sentence):
     # embeddings (1, T, 16); float32 also under mixed precision: called outside the layer,
     # the cell's methods see its float32 weights as they are
     x = tf.cast(model.layers[1](encode([sentence])[:, : len(sentence)]), "float32")
-    projected = [p[0] for p in cell.project_inputs(x)]  # one (T, units) block per gate
+    projected = [p[0] for p in cell.project_inputs(x)]  # what the loop reads, (T, ...)
     constants = cell.step_constants()
     states = [tf.zeros((1, cell.units)) for _ in cell.state_size]
     names = (

@@ -352,7 +352,8 @@ def test_training_with_dropout_equals_keras_with_the_same_seed(cell, kwargs):
         results.append((outputs, tape.gradient(loss, layer.trainable_weights)))
     assert_same_outputs(results[0][0], results[1][0])
     for a, b in zip(results[0][1], results[1][1], strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+        # float32 sums in another order: relative 1e-6 on gradients of size ~20
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
     if cell != "simple_rnn":
         per_gate = "recurrent_dropout" in kwargs or "implementation" in kwargs
         assert ours.implementation == theirs.cell.implementation == (1 if per_gate else 2)

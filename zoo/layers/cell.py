@@ -21,6 +21,10 @@ from zoo.layers.arguments import (
     get_activation,
 )
 
+#: cells whose class allows it run the fused-input step (`RecurrentCell.fused_step`);
+#: `zoo.layers.loop.portable_loops` turns it off while export functions are traced
+FUSED_INPUTS = True
+
 
 def activation_grad(fn):
     """``(y, dy) -> dx`` for an activation whose derivative follows from its output
@@ -88,6 +92,18 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     #: the gate blocks of the kernels' columns, in Keras's order; one name per gate
     blocks: tuple[str, ...] = ("h",)
+
+    #: the cell's step can take the input inside its product: gate k computes
+    #: ``[x_t, 1, h_{t-1}] @ [W_k; b_k; U_k]``, one matmul and no add, instead of a
+    #: hoisted projection ``x_t @ W_k + b_k`` added to ``h_{t-1} @ U_k`` (see
+    #: `fused_step`; measured in docs/performance.md)
+    fuse_inputs = False
+
+    @property
+    def fused_step(self):
+        """The step takes ``x_t`` in its products (`fuse_inputs`): unless the gates
+        draw their own input dropout masks (then each gate has its own input)."""
+        return FUSED_INPUTS and self.fuse_inputs and self.dropout_mask_count is None
 
     @property
     def gates(self):
@@ -223,13 +239,20 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         """
         if masks is not None:
             return self._project_per_gate(inputs, masks)
+        if self.fused_step:
+            # The step multiplies [x_t, 1, h] by [W; b; U]: the inputs with a column of
+            # ones for the bias row (`step_constants`).
+            inputs = ops.cast(inputs, self.compute_dtype)
+            if self.input_bias() is None:
+                return (inputs,)
+            return (tf.concat([inputs, tf.ones_like(inputs[..., :1])], axis=-1),)
         kernel = ops.convert_to_tensor(self.kernel)
+        bias = self.input_bias()
         shape = ops.shape(inputs)
         flat = ops.reshape(inputs, (-1, shape[-1]))
         n_blocks = len(self.kernel_names())
         width = self.gates * self.units // n_blocks
         kernels = tf.split(kernel, n_blocks, axis=1)
-        bias = self.input_bias()
         biases = [None] * n_blocks
         if bias is not None:
             bias = ops.cast(bias, flat.dtype)
@@ -263,10 +286,75 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     def step_constants(self):
         """Tensors the step needs every time (read once, outside the loop): the
-        recurrent kernel, one block per gate (`kernel_names`)."""
+        recurrent kernel, one block per gate (`kernel_names`); with `fused_step`,
+        each block is ``[W_k; b_k; U_k]`` (input kernel, bias row, recurrent kernel)."""
         kernel = ops.convert_to_tensor(self.recurrent_kernel)
         names = self.kernel_names()
-        return dict(zip(names, tf.split(kernel, len(names), axis=1), strict=True))
+        recurrent = tf.split(kernel, len(names), axis=1)
+        if not self.fused_step:
+            return dict(zip(names, recurrent, strict=True))
+        dtype = self.compute_dtype
+        parts = [tf.split(ops.cast(self.kernel, dtype), len(names), axis=1)]
+        if self.input_bias() is not None:
+            bias = ops.cast(self.input_bias(), dtype)
+            parts.append([b[None] for b in tf.split(bias, len(names))])
+        parts.append([ops.cast(u, dtype) for u in recurrent])
+        return {n: tf.concat(blocks, axis=0) for n, *blocks in zip(names, *parts, strict=True)}
+
+    def backward_constants(self, constants):
+        """`step_constants` as `backward_step` reads them: the recurrent kernels ``U_k``
+        (the last ``units`` rows of the fused blocks). Computed once, outside the loop."""
+        if not self.fused_step:
+            return constants
+        return {n: constants[n][-self.units :] for n in self.kernel_names()}
+
+    def pre_activations(self, projected, h_ins, constants):
+        """``x_t @ W_k + b_k + h_k @ U_k`` for each gate block k (`kernel_names`).
+
+        projected: one step of `project_inputs`; h_ins: the recurrent input of each
+        block (`gate_inputs`). With `fused_step` one product per block on
+        ``[x_t, 1, h_k]`` (the concatenation made once when the blocks share ``h``).
+        """
+        names = self.kernel_names()
+        if not self.fused_step:
+            return [
+                p + ops.matmul(h, constants[n])
+                for p, h, n in zip(projected, h_ins, names, strict=True)
+            ]
+        joined = {}
+        for h in h_ins:
+            if id(h) not in joined:
+                joined[id(h)] = tf.concat([projected[0], h], axis=-1)
+        return [ops.matmul(joined[id(h)], constants[n]) for h, n in zip(h_ins, names, strict=True)]
+
+    def input_gradients(self, projected, constants, d_blocks, d_recurrent):
+        """Gradients of the loop's inputs from those of the blocks' pre-activations.
+
+        projected: `project_inputs` of the sequence (time-major); constants:
+        `step_constants`; d_blocks: ``(time, batch, units)`` per block; d_recurrent:
+        the recurrent kernels' gradients by name. Returns ``(d_projected,
+        d_constants)``: without `fused_step` the same; with it, the input gradient
+        ``sum_k d_k @ W_k^T`` and ``[x; 1]^T d_k`` stacked onto each block's ``dU_k``,
+        as large matmuls over all steps.
+        """
+        if not self.fused_step:
+            return d_blocks, d_recurrent
+        x = projected[0]
+        names = self.kernel_names()
+        width = x.shape[-1]
+        flat = [tf.reshape(d, [-1, self.units]) for d in d_blocks]
+        d_x = tf.add_n(
+            [
+                tf.matmul(d, constants[n][:width], transpose_b=True)
+                for d, n in zip(flat, names, strict=True)
+            ]
+        )
+        d_x = tf.reshape(d_x, tf.shape(x))
+        d_constants = {
+            n: tf.concat([sum_outer(x, d), d_recurrent[n]], axis=0)
+            for n, d in zip(names, d_blocks, strict=True)
+        }
+        return (d_x,), d_constants
 
     def step(self, projected, states, constants, recurrent_mask=None):
         """One time step from the projected input.

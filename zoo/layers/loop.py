@@ -23,6 +23,7 @@ import contextlib
 
 import tensorflow as tf
 
+from zoo.layers import cell as cell_module
 from zoo.layers.cell import gate_inputs
 
 
@@ -51,16 +52,33 @@ UNROLL = 2
 
 
 @contextlib.contextmanager
-def one_step_per_iteration():
-    """Loops traced inside run one step per while-loop iteration (one TensorArray write
-    per iteration at index t): the pattern tf2onnx converts to an ONNX ``Loop`` with
-    scan outputs (two writes per iteration make it fail). Used by `zoo.export`."""
+def portable_loops():
+    """Loops traced inside are the ones converters handle: one step per while-loop
+    iteration (one TensorArray write per iteration at index t, the pattern tf2onnx
+    converts to an ONNX ``Loop`` with scan outputs; two writes per iteration make it
+    fail) and cells with the hoisted input projection instead of the fused-input step
+    (`RecurrentCell.fused_step`: TFLite's int8 calibrator crashes on it). Used by the
+    tasks' portable (TFLite / ONNX) functions."""
+    with _loop_settings(unroll=1, fused=False):
+        yield
+
+
+def _current_settings():
+    return {"unroll": UNROLL, "fused": cell_module.FUSED_INPUTS}
+
+
+@contextlib.contextmanager
+def _loop_settings(unroll, fused):
+    """Run with these loop settings. A gradient function is traced later than its
+    forward pass (possibly outside `portable_loops`), so it re-enters the settings
+    its forward pass was traced with: both must agree on the cell's layout."""
     global UNROLL
-    saved, UNROLL = UNROLL, 1
+    saved = _current_settings()
+    UNROLL, cell_module.FUSED_INPUTS = unroll, fused
     try:
         yield
     finally:
-        UNROLL = saved
+        UNROLL, cell_module.FUSED_INPUTS = saved["unroll"], saved["fused"]
 
 
 def _loop(steps, body, loop_vars, unroll=None):
@@ -158,7 +176,8 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
     The backward loop runs `cell.backward_step` from the last step to the first and
     stores the gradients of the pre-activations; `cell.weight_gradients` turns them
     into the recurrent weights' gradients with one large matmul each (instead of a
-    small matmul and an accumulation per step). Returns the gradients of
+    small matmul and an accumulation per step), `cell.input_gradients` into those
+    of the loop's inputs (the fused step's input kernels). Returns the gradients of
     ``(*projected blocks, *constants in names order, *initial states)``.
     """
     state_tas, saved_tas, h_seq = forward
@@ -166,11 +185,14 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
     dtype = projected[0].dtype
     steps = tf.shape(projected[0])[0]
     d_final = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final, init, strict=True)]
-    d_projected_tas = [
-        tf.TensorArray(dtype, size=steps, element_shape=p.shape[1:]) for p in projected
+    n_blocks = len(cell.kernel_names())
+    block_shape = [init[0].shape[0], cell.gates * cell.units // n_blocks]
+    d_blocks_tas = [
+        tf.TensorArray(dtype, size=steps, element_shape=block_shape) for _ in range(n_blocks)
     ]
     acc_tas = [tf.TensorArray(dtype, size=steps) for _ in range(cell.accumulated_count)]
     n_states = len(init)
+    recurrent = cell.backward_constants(consts)
     sum_dtype = None
     if cell.accumulate_in_loop:
         # The recurrent weights' gradients summed inside the loop: the small products
@@ -179,24 +201,25 @@ def _backward(cell, projected, init, consts, names, mask_tm, recurrent_mask, for
         sum_dtype = tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
         d_final = [
             *d_final,
-            *[tf.zeros(tf.shape(consts[n]), sum_dtype) for n in cell.kernel_names()],
+            *[tf.zeros(tf.shape(recurrent[n]), sum_dtype) for n in cell.kernel_names()],
         ]
     back = _backward_body(
-        cell, steps, (state_tas, saved_tas), consts, d_seq, mask_tm, recurrent_mask, sum_dtype
+        cell, steps, (state_tas, saved_tas), recurrent, d_seq, mask_tm, recurrent_mask, sum_dtype
     )
-    d_projected_tas, acc_tas, *d_init = _loop(steps, back, (d_projected_tas, acc_tas, *d_final))
-    d_projected = tuple(ta.stack() for ta in d_projected_tas)
+    d_blocks_tas, acc_tas, *d_init = _loop(steps, back, (d_blocks_tas, acc_tas, *d_final))
+    d_blocks = tuple(ta.stack() for ta in d_blocks_tas)
     if sum_dtype is not None:
-        d_consts = {
-            n: tf.cast(s, consts[n].dtype)
+        d_recurrent = {
+            n: tf.cast(s, recurrent[n].dtype)
             for n, s in zip(cell.kernel_names(), d_init[n_states:], strict=True)
         }
         d_init = d_init[:n_states]
     else:
         accumulated = [ta.stack() for ta in acc_tas]
-        d_consts = cell.weight_gradients(
-            d_projected, accumulated, h_seq[:-1], saved_tas, consts, recurrent_mask
+        d_recurrent = cell.weight_gradients(
+            d_blocks, accumulated, h_seq[:-1], saved_tas, recurrent, recurrent_mask
         )
+    d_projected, d_consts = cell.input_gradients(projected, consts, d_blocks, d_recurrent)
     return (*d_projected, *[d_consts[name] for name in names], *d_init)
 
 
@@ -285,16 +308,19 @@ def run_plain(
             cell, projected, init, consts, mask_tm, recurrent_mask, save=False, sequence=sequence
         )
 
+        settings = _current_settings()
+
         def grad(*grads):
             if not sequence:
                 grads = (None, *grads)
-            state_tas, saved_tas, _ = _forward(
-                cell, projected, init, consts, mask_tm, recurrent_mask, save=True
-            )
-            forward = (state_tas, saved_tas, state_tas[0].stack())
-            return _backward(
-                cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads
-            )
+            with _loop_settings(**settings):
+                state_tas, saved_tas, _ = _forward(
+                    cell, projected, init, consts, mask_tm, recurrent_mask, save=True
+                )
+                forward = (state_tas, saved_tas, state_tas[0].stack())
+                return _backward(
+                    cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads
+                )
 
         return ((seq, *final) if sequence else tuple(final)), grad
 
@@ -349,11 +375,14 @@ def run_with_bptt(cell, projected, initial_state, mask_tm, recurrent_mask, const
         )
         h_seq = state_tas[0].stack()  # (time + 1, batch, units), initial state first
 
+        settings = _current_settings()
+
         def grad(*grads):
             forward = (state_tas, saved_tas, h_seq)
-            return _backward(
-                cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads
-            )
+            with _loop_settings(**settings):
+                return _backward(
+                    cell, projected, init, consts, names, mask_tm, recurrent_mask, forward, grads
+                )
 
         return (h_seq[1:], *final), grad
 

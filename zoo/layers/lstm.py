@@ -72,6 +72,12 @@ class LSTMCell(RecurrentCell):
     def kernel_names(self):
         return ["recurrent_kernel"] if self.wide_step else super().kernel_names()
 
+    fuse_inputs = True
+
+    @property
+    def fused_step(self):
+        return super().fused_step and not self.wide_step
+
     def step(self, projected, states, constants, recurrent_mask=None):
         new_states, _ = self.forward_step(projected, states, constants, recurrent_mask, False)
         return new_states[0], new_states
@@ -88,11 +94,9 @@ class LSTMCell(RecurrentCell):
             z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
         else:
             # Four independent (batch, units) products: small ops that TensorFlow runs
-            # side by side, no wide add and no split.
-            z_i, z_f, z_c, z_o = (
-                p + ops.matmul(h, k[f"recurrent_kernel_{b}"])
-                for p, h, b in zip(projected, h_ins, self.blocks, strict=True)
-            )
+            # side by side, no wide add and no split; the input enters the products
+            # (`fused_step`).
+            z_i, z_f, z_c, z_o = self.pre_activations(projected, h_ins, k)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         g = self.activation(z_c)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-from keras import ops
 
 from zoo.layers.cell import RecurrentCell, activation_grad
 from zoo.layers.recurrent import RNNLayerBase
@@ -34,7 +33,7 @@ class SimpleRNNCell(RecurrentCell):
         h_prev = states[0]
         if recurrent_mask is not None:
             h_prev = h_prev * recurrent_mask
-        h = self.activation(projected[0] + ops.matmul(h_prev, constants["recurrent_kernel"]))
+        h = self.activation(self.pre_activations(projected, [h_prev], constants)[0])
         return h, [h]
 
     def forward_step(self, projected, states, constants, recurrent_mask=None, save=True):

@@ -31,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from zoo.layers.loop import one_step_per_iteration
+from zoo.layers.loop import portable_loops
 from zoo.tasks.decoding import NEG_INF
 
 #: A decoder step over arrays: ``(tokens int32[N], states {name: [N, ...]}) ->
@@ -95,7 +95,7 @@ def encoder_decoder_functions(
     )
 
     # Traced now, one loop step per while iteration: the loop shape tf2onnx converts.
-    with one_step_per_iteration():
+    with portable_loops():
         encode.get_concrete_function()
         decode_step.get_concrete_function()
     return {"encode": encode, "decode_step": decode_step}

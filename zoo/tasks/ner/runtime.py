@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data import ner as ner_data
-from zoo.layers.loop import one_step_per_iteration
+from zoo.layers.loop import portable_loops
 from zoo.tasks.base import Runtime, with_layer_config
 from zoo.tasks.ner.model import TAGS, crf_layer
 from zoo.tasks.ner.text import check_inputs, entities_from_tags, spans_from_tags, vectorize_one
@@ -162,7 +162,7 @@ class NERRuntime(Runtime):
         float32 ``[1, T, 9]``, ``tags`` int32 ``[1, T]`` (ids in `TAGS` order, IOB2-valid,
         as `decode_tags`). Static batch (1) and character width (`MAX_CHARS`) let the
         converters lower the loops and slices; traced with one step per loop iteration
-        (`one_step_per_iteration`, what tf2onnx converts)."""
+        (`portable_loops`, what tf2onnx converts)."""
         if self._portable is not None:
             return self._portable
         specs = [
@@ -184,7 +184,7 @@ class NERRuntime(Runtime):
             tags = repair_iob2(tf.where(mask, tags, 0))
             return {"emissions": tf.cast(emissions, tf.float32), "tags": tags}
 
-        with one_step_per_iteration():
+        with portable_loops():
             tag.get_concrete_function()
         object.__setattr__(self, "_portable", {"tag": tag})
         return self._portable

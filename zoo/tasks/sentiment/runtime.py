@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data import sentiment as data
-from zoo.layers.loop import one_step_per_iteration
+from zoo.layers.loop import portable_loops
 from zoo.tasks.base import Runtime, masked_fill_value, with_layer_config
 from zoo.tasks.sentiment.model import check_assets
 
@@ -118,7 +118,7 @@ class SentimentRuntime(Runtime):
         """``{"classify": f(token_ids int32 [1, time]) -> {"positive_probability": float32
         [1]}}``: the numeric model, for TFLite builtins and ONNX. A static batch of one
         lets the recurrent loop lower to builtins (time >= 1; id 0 is padding). Traced
-        with one step per loop iteration (`one_step_per_iteration`, what tf2onnx
+        with one step per loop iteration (`portable_loops`, what tf2onnx
         converts)."""
         if self._portable is None:
             model = self._float32_model()
@@ -131,7 +131,7 @@ class SentimentRuntime(Runtime):
                 p = tf.cast(model(token_ids, training=False), tf.float32)
                 return {"positive_probability": tf.reshape(p, [1])}
 
-            with one_step_per_iteration():
+            with portable_loops():
                 classify.get_concrete_function()
             object.__setattr__(self, "_portable", {"classify": classify})
         return self._portable
