@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from layer_helpers import CELLS, FEATURES, UNITS, random_inputs, randomize_weights
+from layer_helpers import CELLS, FEATURES, UNITS, make_pair, random_inputs, randomize_weights
 
 import zoo.layers as zl
 
@@ -205,7 +205,6 @@ def test_gradient_outside_portable_loops_matches_keras(cell, training):
     iteration) whose gradient is taken outside it (where the LSTM runs the fused-input
     step) still gets Keras's gradients: the gradient keeps its forward pass's layout."""
     import tensorflow as tf
-    from layer_helpers import make_pair
 
     from zoo.layers.loop import portable_loops
 

@@ -359,8 +359,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     def step(self, projected, states, constants, recurrent_mask=None):
         """One time step from the projected input.
 
-        projected: a tuple of ``gates`` tensors ``(batch, units)`` (`project_inputs`
-        of one step); states: list of ``(batch, units)``;
+        projected: `project_inputs` of one step (a tuple of ``gates`` tensors
+        ``(batch, units)``, or of the input with `fused_step`); states: list of ``(batch, units)``;
         recurrent_mask: ``(batch, units)`` dropout mask on ``h_{t-1}``, a tuple of one
         per gate (`dropout_mask_count`), or None.
         Returns ``(output, new_states)``.

@@ -1,8 +1,10 @@
 """The time loop every recurrent layer shares: a cell run over a time-major sequence.
 
-The input projection ``x_t @ W + b`` of all steps is computed before the loop (the
-cell's `project_inputs`), so the loop only does the recurrent product
-``h_{t-1} @ U`` and the gate arithmetic:
+The loop reads, step by step, what the cell's `project_inputs` made of the whole
+sequence before it: the input projection ``x_t @ W + b`` of all steps (one large
+matmul), so the loop does the recurrent product ``h_{t-1} @ U`` and the gate
+arithmetic; or, for a cell with `fused_step`, the inputs themselves, which the step
+multiplies with ``h_{t-1}`` in one product per gate:
 
 * `run_plain` (inference) is a `tf.while_loop` that reads step t of the projection
   as a view (no copy) and writes the states to a `TensorArray` (nothing per step
@@ -279,8 +281,8 @@ def run_plain(
 ):
     """The forward loop for inference; it stores nothing for a backward pass.
 
-    projected: a tuple of ``gates`` blocks ``(time, batch, units)`` (`project_inputs`),
-    time-major, in processing order.
+    projected: `project_inputs` of the sequence, time-major, in processing order (a
+    tuple of gate blocks ``(time, batch, units)``, or of the inputs with `fused_step`).
     mask_tm: ``(time, batch, 1)`` bool or None; recurrent_mask: ``(batch, units)``.
     Returns ``(states_seq, final_states)``: the masked first state of every step
     ``(time, batch, units)`` (None if not ``sequence``: a layer that returns only

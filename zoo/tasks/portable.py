@@ -94,7 +94,7 @@ def encoder_decoder_functions(
         decode_step, input_signature=[tokens_spec, *state_specs], autograph=False
     )
 
-    # Traced now, one loop step per while iteration: the loop shape tf2onnx converts.
+    # Traced now, with the loops converters handle (`portable_loops`).
     with portable_loops():
         encode.get_concrete_function()
         decode_step.get_concrete_function()

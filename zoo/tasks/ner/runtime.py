@@ -161,8 +161,8 @@ class NERRuntime(Runtime):
         ``chars`` int32 ``[1, T, MAX_CHARS]``, ``casing`` int32 ``[1, T]`` -> ``emissions``
         float32 ``[1, T, 9]``, ``tags`` int32 ``[1, T]`` (ids in `TAGS` order, IOB2-valid,
         as `decode_tags`). Static batch (1) and character width (`MAX_CHARS`) let the
-        converters lower the loops and slices; traced with one step per loop iteration
-        (`portable_loops`, what tf2onnx converts)."""
+        converters lower the loops and slices; traced inside `portable_loops` (the
+        loops the converters handle)."""
         if self._portable is not None:
             return self._portable
         specs = [

@@ -118,8 +118,7 @@ class SentimentRuntime(Runtime):
         """``{"classify": f(token_ids int32 [1, time]) -> {"positive_probability": float32
         [1]}}``: the numeric model, for TFLite builtins and ONNX. A static batch of one
         lets the recurrent loop lower to builtins (time >= 1; id 0 is padding). Traced
-        with one step per loop iteration (`portable_loops`, what tf2onnx
-        converts)."""
+        inside `portable_loops` (the loops the converters handle)."""
         if self._portable is None:
             model = self._float32_model()
 
