@@ -1,7 +1,9 @@
 """Translation and captioning exports: the NumPy decoders equal the in-graph ones, the task
 clients over ``encode`` / ``decode_step`` equal ``predict`` (as `tf.function`s, after
-TFLite and after ONNX conversion), int8 TFLite records its metric drop, and the SavedModel
-signatures take one input or a batch (captioning's default decodes like ``predict``).
+TFLite and after ONNX conversion), int8 TFLite records its metric drop, the SavedModel
+signatures take one input or a batch (captioning's default decodes like ``predict``), and
+every float captioning export answers ``predict(..., with_confidence=True)`` like the
+preset (same captions, confidence within 1e-3, noise gets "no confident caption").
 
 Each preset is loaded once and exported once per format (module-scoped caches)."""
 
@@ -19,6 +21,8 @@ from zoo.data import translation as tdata
 from zoo.demo import best_models
 from zoo.export import INT8_MAX_DROP, _interpreter
 from zoo.tasks import decoding, portable
+from zoo.tasks.captioning import confidence as conf
+from zoo.tasks.captioning import probes
 from zoo.tasks.captioning.client import CaptioningClient
 from zoo.tasks.captioning.client import from_serving as captions_from_serving
 from zoo.tasks.translation.client import TranslationClient
@@ -287,3 +291,95 @@ def test_translation_signatures_take_one_string_or_a_batch(presets, inputs, expo
     beam = loaded.signatures["beam_search"](text=tf.constant(texts))
     expected = model.runtime.translate(texts, beam_size=model.runtime.beam_size)
     assert translations_from_serving(beam) == expected
+
+
+# -- captioning confidence in every format ------------------------------------------------
+@pytest.fixture(scope="module")
+def confidence_images(inputs):
+    """A test image captioned with confidence (0.82 measured), one just below the
+    threshold (0.15), the drawn gray array and uniform noise (uint8, so that the PNG the
+    SavedModel gets decodes to the same pixels)."""
+    images = inputs["captioning"]
+    noise = (probes.noise_images(1, 64, seed=7)[0] * 255).astype(np.uint8)
+    return [images[8], images[2], images[-1], noise]
+
+
+@pytest.fixture(scope="module")
+def preset_confidence(presets, confidence_images):
+    return presets["captioning"].predict(confidence_images, with_confidence=True)
+
+
+@pytest.mark.parametrize("fmt", ["saved_model", "tflite", "onnx"])
+def test_calibrated_captioning_export_answers_with_the_preset_confidence(
+    fmt, presets, exports, confidence_images, preset_confidence
+):
+    path = exports("captioning", fmt)
+    if fmt != "saved_model":
+        copied = json.loads((path / "assets" / "calibration.json").read_text("utf-8"))
+        assert copied == presets["captioning"].assets["calibration"]
+    exported = zoo.load_exported(path)
+    assert exported.calibrated
+    got = exported.predict(confidence_images, with_confidence=True)
+    want = preset_confidence
+    assert [(g["caption"], g["guess"]) for g in got] == [(w["caption"], w["guess"]) for w in want]
+    np.testing.assert_allclose(
+        [g["confidence"] for g in got], [w["confidence"] for w in want], atol=1e-3
+    )
+    assert want[0]["caption"] != conf.NO_CAPTION and want[-1]["caption"] == conf.NO_CAPTION
+    assert exported.predict(confidence_images[:1]) == [want[0]["guess"]]
+    assert exported.predict([], with_confidence=True) == []
+
+
+def test_captioning_without_calibration_says_how_to_get_one(presets, exports, tmp_path):
+    import shutil
+
+    model = presets["captioning"]
+    assets = {k: v for k, v in model.assets.items() if k != "calibration"}
+    client = CaptioningClient(lambda *_: pytest.fail("nothing to run"), assets, model.config)
+    missing = r"no calibration \(assets/calibration.json.*zoo calibrate NAME --write"
+    with pytest.raises(ValueError, match=missing):
+        client.predict([probes.red_heart()], with_confidence=True)
+    with pytest.raises(ValueError, match=missing):
+        client.describe([probes.red_heart()])
+    assert client.predict([], with_confidence=True) == [] and client.no_caption_below is None
+    calibrated = CaptioningClient(
+        lambda *_: pytest.fail("nothing to run"), model.assets, model.config
+    )
+    with pytest.raises(ValueError, match=r"'beam_size'.*eval_beam_size.*got 1"):
+        calibrated.predict([probes.red_heart()], beam_size=1, with_confidence=True)
+    with pytest.raises(ValueError, match=r"no 'confidence'.*zoo calibrate"):
+        captions_from_serving({"captions": np.array([b"a cat"])}, with_confidence=True)
+    # An export without assets/calibration.json answers captions only.
+    plain = tmp_path / "uncalibrated"
+    shutil.copytree(exports("captioning", "tflite"), plain)
+    (plain / "assets" / "calibration.json").unlink()
+    exported = zoo.load_exported(plain)
+    assert not exported.calibrated
+    with pytest.raises(ValueError, match=missing):
+        exported.predict([probes.red_heart()], with_confidence=True)
+
+
+def test_with_confidence_is_refused_for_other_tasks(exports):
+    exported = zoo.load_exported(exports("translation", "onnx"))
+    assert not exported.calibrated
+    with pytest.raises(
+        ValueError,
+        match=r"'with_confidence'.*translation export \(only captioning exports.*got True",
+    ):
+        exported.predict(["Hola."], with_confidence=True)
+    with pytest.raises(ValueError, match=r"'with_confidence'.*True or False, got 'yes'"):
+        exported.predict(["Hola."], with_confidence="yes")
+
+
+def test_cli_predict_on_a_calibrated_captioning_export_prints_the_confidence(
+    exports, confidence_images, preset_confidence, tmp_path, capsys
+):
+    from zoo import cli
+
+    good, noise = tmp_path / "good.png", tmp_path / "noise.png"
+    good.write_bytes(confidence_images[0])
+    noise.write_bytes(tf.io.encode_png(confidence_images[-1]).numpy())
+    assert cli.main(["predict", str(exports("captioning", "onnx")), str(good), str(noise)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"{good}  ->  {preset_confidence[0]['caption']}  (confidence 0.")
+    assert lines[1].startswith(f"{noise}  ->  {conf.NO_CAPTION}  (confidence 0.0"), lines

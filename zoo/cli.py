@@ -77,20 +77,17 @@ def cmd_predict(args) -> int:
     from zoo import cards
     from zoo.exported import is_export_dir
 
+    # A calibrated captioning preset or export answers with its confidence (or "no
+    # confident caption"); an export knows from its assets or its SavedModel outputs.
     if is_export_dir(args.name):  # a directory written by `zoo export`, any format
         model = zoo.load_exported(args.name)
-        task = model.task
+        task, calibrated = model.task, model.calibrated
     else:
         model = zoo.load(args.name)
         task = model.task.name
-    inputs = list(args.inputs) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        calibrated = task == "captioning" and bool(model.assets.get("calibration"))
     # Captioning takes image paths as they are, so an undecodable file is named in the error.
-    # A calibrated captioning preset answers with its confidence (or "no confident caption").
-    calibrated = (
-        task == "captioning"
-        and not is_export_dir(args.name)
-        and bool(model.assets.get("calibration"))
-    )
+    inputs = list(args.inputs) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     outputs = model.predict(inputs, with_confidence=True) if calibrated else model.predict(inputs)
     if args.json:
         _print(args, [{"input": i, "output": o} for i, o in zip(inputs, outputs)])

@@ -12,7 +12,8 @@
 * ``"tflite"`` / ``"onnx"``: the task's numeric functions (`Runtime.portable_functions`:
   ids in, scores/tag ids/tokens out, batch of one), one ``<fn>.tflite`` (builtin ops
   only, no Flex) or ``<fn>.onnx`` (tf2onnx, checked with onnxruntime) each, beside
-  ``assets/*.json`` (vocabularies, label/tag names), ``config.json`` and
+  ``assets/*.json`` (vocabularies, label/tag names, a captioning preset's
+  calibration: every preset asset), ``config.json`` and
   ``export.json`` (task, functions with their inputs/outputs, quantization). Strings
   stay outside: the stock TFLite interpreter has no string ops and ONNX Runtime's are
   not TensorFlow's; the task's client (``zoo/tasks/<task>/client.py``) tokenizes and

@@ -10,7 +10,10 @@ the task and the format:
 * ``onnx``: one ``onnxruntime.InferenceSession`` per ``<fn>.onnx``, same client.
 
 The answers are ``zoo.load(name).predict``'s (float formats: same labels, tags and
-texts; int8: within the drop measured at export, see ``export.json``).
+texts; int8: within the drop measured at export, see ``export.json``). A calibrated
+captioning export also answers ``predict(images, with_confidence=True)`` like the
+preset: the SavedModel from its ``confidence`` / ``confident`` outputs, TFLite and ONNX
+in `zoo.tasks.captioning.client.CaptioningClient` from ``assets/calibration.json``.
 """
 
 from __future__ import annotations
@@ -96,6 +99,20 @@ def _check_list(inputs) -> None:
         raise TypeError(
             "Received an invalid value for argument 'inputs', expected a list of raw inputs, "
             f"got {type(inputs).__name__}."
+        )
+
+
+def _check_with_confidence(value, task: str) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(
+            "Received an invalid value for argument 'with_confidence', expected True or "
+            f"False, got {value!r}."
+        )
+    if value and task != "captioning":
+        raise ValueError(
+            "Received an invalid value for argument 'with_confidence', expected False for "
+            f"a {task} export (only captioning exports support with_confidence=True), got "
+            f"{value!r}."
         )
 
 
@@ -188,10 +205,29 @@ class ExportedModel:
             )
         return self.runners[fn_name](**inputs)
 
-    def predict(self, inputs: list) -> list[Any]:
-        """Raw inputs -> one readable output each, as ``zoo.load(name).predict``."""
+    @property
+    def calibrated(self) -> bool:
+        """Whether ``predict(..., with_confidence=True)`` answers: a captioning export
+        of a calibrated preset (TFLite / ONNX: ``assets/calibration.json``; SavedModel:
+        ``serving_default`` returns ``confidence`` and ``confident``)."""
+        if self.task != "captioning":
+            return False
+        if self.format == "saved_model":
+            return {"confidence", "confident"} <= set(self.signature.structured_outputs)
+        return bool(self.assets.get("calibration"))
+
+    def predict(self, inputs: list, *, with_confidence: bool = False) -> list[Any]:
+        """Raw inputs -> one readable output each, as ``zoo.load(name).predict``.
+
+        `with_confidence` (captioning exports only, see `calibrated`): one dict per
+        image, ``{"caption", "confidence", "guess"}``, as
+        ``zoo.load(name).predict(images, with_confidence=True)`` (``caption`` is "no
+        confident caption" below the calibration's ``no_caption_below``)."""
         _check_list(inputs)
+        _check_with_confidence(with_confidence, self.task)
         if self.client is not None:
+            if with_confidence:
+                return self.client.predict(list(inputs), with_confidence=True)
             return self.client.predict(list(inputs))
         if not inputs:
             return []
@@ -206,7 +242,10 @@ class ExportedModel:
                         f"{type(x).__name__}, expected str."
                     )
         outputs = self.signature(**{self._arg: tf.constant(values)})
-        return client_module(self.task).from_serving({k: v.numpy() for k, v in outputs.items()})
+        outputs = {k: v.numpy() for k, v in outputs.items()}
+        if with_confidence:
+            return client_module(self.task).from_serving(outputs, with_confidence=True)
+        return client_module(self.task).from_serving(outputs)
 
     def __repr__(self) -> str:
         return (

@@ -62,10 +62,12 @@ class Runtime(tf.Module):
       `tf.function` itself), and ``predict(inputs: list) -> list`` returning exactly
       what ``zoo.load(name).predict(inputs)`` returns (tokenizing, detokenizing and
       decoding loops live in the client; TF string ops are allowed where they are
-      needed to tokenize exactly like the graph). `assets` are the preset's assets
-      (``assets/<key>.json`` of the export), `config` its ``config.json``. Plus a module
-      function ``from_serving(outputs: dict[str, np.ndarray]) -> list`` turning the
-      SavedModel ``serving_default`` outputs into the same list.
+      needed to tokenize exactly like the graph; ``CaptioningClient.predict`` also
+      takes ``with_confidence=True``, as the captioning runtime does). `assets` are the
+      preset's assets (``assets/<key>.json`` of the export), `config` its
+      ``config.json``. Plus a module function ``from_serving(outputs: dict[str,
+      np.ndarray]) -> list`` turning the SavedModel ``serving_default`` outputs into
+      the same list (captioning's with a ``with_confidence`` flag).
     * Scoring predictions (int8 vs float, measured at export time through the client):
       `Task.eval_examples` + `Task.score`.
     """

@@ -6,8 +6,11 @@
   and `ids_to_strings`;
 * ``task.py``: `CaptioningTask` (data, compile, val-BLEU callback, evaluate),
   `caption_metrics` and the `nearest_neighbour_captions` baseline;
+* ``client.py``: `CaptioningClient`, the NumPy side of a TFLite / ONNX export
+  (decoding, and the confidence from the export's ``assets/calibration.json``);
 * ``confidence.py``: the calibrated confidence of a caption and the "no confident
-  caption" answer (``runtime.describe``, ``predict(..., with_confidence=True)``);
+  caption" answer (``runtime.describe``, ``predict(..., with_confidence=True)``, in
+  every export format);
   ``calibrate.py`` fits and measures it (``python -m zoo calibrate NAME``), ``probes.py``
   draws the noise and drawings it is measured on.
 

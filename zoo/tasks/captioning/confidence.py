@@ -270,6 +270,17 @@ def confidence_of(calibration: dict, values: dict) -> np.ndarray:
     return np.where(np.asarray(full["ood"]) > calibration["ood_limit"], 0.0, confidence)
 
 
+def answers(captions: list[str], confidence, confident) -> list[dict]:
+    """The per-image answer of ``predict(..., with_confidence=True)`` (every runtime and
+    export format): ``{"caption": the caption, or `NO_CAPTION` where not `confident`,
+    "confidence": float, "guess": the caption}`` from `captions` ``[N]``, `confidence`
+    float ``[N]`` and `confident` bool ``[N]`` (confidence at least ``no_caption_below``)."""
+    return [
+        {"caption": c if ok else NO_CAPTION, "confidence": float(p), "guess": c}
+        for c, p, ok in zip(captions, confidence, confident)
+    ]
+
+
 def confidence_graph(calibration: dict, mean_log_prob, min_log_prob, pooled) -> tf.Tensor:
     """`confidence_of` in TensorFlow ops (for the SavedModel's serving signature): float32
     ``[B]`` from the features ``[B]``, ``[B]`` and ``[B, F]``; the statistics are constants."""

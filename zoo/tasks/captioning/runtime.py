@@ -217,14 +217,7 @@ class CaptioningRuntime(Runtime):
         threshold = self.no_caption_below if no_caption_below is None else no_caption_below
         scored = self.scored_arrays(to_batch(list(inputs), self.image_size).numpy())
         confidence = conf.confidence_of(self.calibration, scored)
-        return [
-            {
-                "caption": caption if c >= threshold else conf.NO_CAPTION,
-                "confidence": float(c),
-                "guess": caption,
-            }
-            for caption, c in zip(scored["captions"], confidence)
-        ]
+        return conf.answers(scored["captions"], confidence, confidence >= threshold)
 
     def decode(
         self,
