@@ -105,6 +105,54 @@ def test_extra_padding_does_not_change_predictions(crf, ner_task, ner_smoke_data
     )
 
 
+def _regime_reference(tokens):
+    """The casing regime of a tokenized sentence, in plain Python: 1 when no token has a
+    capital letter, 2 when a token is all capitals and no token has a lower-case letter,
+    else 0 (ASCII letters, as `casing_ids`)."""
+    upper = any(any("A" <= ch <= "Z" for ch in t) for t in tokens)
+    lower = any(any("a" <= ch <= "z" for ch in t) for t in tokens)
+    if not upper:
+        return 1
+    return 2 if not lower else 0
+
+
+def test_case_regime_matches_a_python_reference_and_repeats_on_every_token():
+    from zoo.tasks.ner.model import CaseRegime
+
+    texts = [
+        "angela merkel visited paris .",
+        "Angela Merkel visited Paris .",
+        "SOCCER - JAPAN GET LUCKY WIN , CHINA IN SURPRISE DEFEAT .",
+        "1996-08-22",
+        "the EU said",
+        "i met Bob in berlin",
+        "EU rejects German call",
+        "F16 AND U.S. JETS",
+    ]
+    tokens = ner_data.tokenize(tf.constant(texts)).to_tensor("")
+    layer = CaseRegime(3)
+    layer.build()
+    layer.embeddings.assign(np.arange(9, dtype="float32").reshape(3, 3))
+    casing = ner_data.casing_ids(tokens)
+    want = [_regime_reference(t.split()) for t in texts]
+    assert list(layer.regime(casing).numpy()) == want
+    assert sorted(set(want)) == [0, 1, 2]
+    out = layer(casing).numpy()
+    assert out.shape == (len(texts), tokens.shape[1], 3)
+    for i, r in enumerate(want):
+        np.testing.assert_array_equal(out[i], np.tile(np.arange(3) + 3 * r, (tokens.shape[1], 1)))
+
+
+def test_case_regime_is_off_by_default_and_adds_its_weights_when_on(ner_task, ner_smoke_data):
+    cfg = {"cell": "lstm", "units": 8, "char_filters": 8}
+    off = ner_task.build_model(cfg, ner_smoke_data.assets)
+    on = ner_task.build_model({**cfg, "case_regime_dim": 4}, ner_smoke_data.assets)
+    assert "case_regime" not in [layer.name for layer in off.layers]
+    assert on.count_params() - off.count_params() == 3 * 4 + 4 * (8 * 4 * 2)
+    inputs, _ = next(iter(ner_smoke_data.validation))
+    assert on(inputs).shape == off(inputs).shape
+
+
 def test_repair_turns_stray_inside_tags_into_begin_tags():
     names = [["O", "I-PER", "I-PER", "B-LOC", "I-ORG", "I-ORG", "O", "I-MISC"]]
     ids = tf.constant([[TAGS.index(n) for n in row] for row in names])
@@ -250,6 +298,8 @@ def test_bad_config_values_are_rejected_with_the_key_name():
         NERTask.model_config({"cell": "lstmm"})
     with pytest.raises(ValueError, match="model.units"):
         NERTask.model_config({"cell": "lstm", "units": 0})
+    with pytest.raises(ValueError, match="model.case_regime_dim"):
+        NERTask.model_config({"cell": "lstm", "case_regime_dim": -1})
     with pytest.raises(ValueError, match="unknown key 'unit'.*did you mean 'units'"):
         NERTask.model_config({"cell": "lstm", "unit": 3})
     with pytest.raises(ValueError, match="data.dataset"):

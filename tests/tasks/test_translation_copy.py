@@ -170,3 +170,25 @@ def test_preset_keeps_out_of_vocabulary_names_and_numbers(preset):
         for text, out in zip(inputs, outputs):
             assert all(word in out for word in KEPT[text]), (text, out)
     assert greedy[0] == "My aunt lives in Valparaíso."
+
+
+def test_copy_numbers_keeps_every_token_with_a_digit_out_of_both_vocabularies():
+    es = ["Tengo 27 años .", "Tengo 27 gatos .", "Sale a las 7:45 .", "Tengo dos gatos ."]
+    en = ["I'm 27 years old .", "I have 27 cats .", "It leaves at 7:45 .", "I have 2 cats ."]
+    plain = data_lib.fit_vocabularies(es, en, 50, 50)
+    assert {"27", "7:45"} <= set(plain["source_vocabulary"])
+    assert {"27", "7:45", "2"} <= set(plain["target_vocabulary"])
+    numbers = data_lib.fit_vocabularies(es, en, 50, 50, copy_numbers=True)
+    for key, vocabulary in numbers.items():
+        kept = [t for t in plain[key] if not any(ch.isdigit() for ch in t)]
+        assert vocabulary == kept, key  # the same order, the digit tokens gone
+    # the freed places go to the next most frequent words
+    small = data_lib.fit_vocabularies(es, en, 5, 50, copy_numbers=True)
+    assert small["source_vocabulary"] == numbers["source_vocabulary"][:5]
+    assert data_lib.data_config({"copy_numbers": True})["copy_numbers"] is True
+    with pytest.raises(ValueError, match="data.copy_numbers"):
+        data_lib.data_config({"copy_numbers": "yes"})
+    # in the training pipeline a number is [UNK] on both sides
+    source_vec, target_vec = data_lib.make_vectorizers(numbers)
+    assert source_vec(tf.constant(["Tengo 27 años ."])).numpy().tolist()[0][1] == data_lib.UNK_ID
+    assert target_vec(tf.constant(["I'm 27 years old ."])).numpy().tolist()[0][1] == data_lib.UNK_ID

@@ -74,8 +74,17 @@ DEFAULTS: dict[str, Any] = {
     "max_source_length": 64,  # tokens; longer inputs are truncated (train, eval, serving)
     "max_target_length": 64,  # tokens of target (without [START]/[END]) kept in training
     "bucket_boundaries": [6, 8, 10, 12, 15, 20, 30],
+    # tokens with a digit stay out of both vocabularies: numbers are [UNK] in the source
+    # and in the training targets, so the model learns where a number goes and the
+    # unknown-word copy (`zoo.tasks.translation.copy`) writes the source's number there
+    "copy_numbers": False,
 }
 DATA_KEYS = set(DEFAULTS)
+
+
+def _has_digit(token: str) -> bool:
+    return any(ch.isdigit() for ch in token)
+
 
 #: always split off as tokens
 _ALWAYS = r'([¿¡"()«»—…%$€])'
@@ -250,13 +259,17 @@ def data_config(data_cfg: dict | None) -> dict:
             raise config.ConfigError(
                 f"invalid value for 'data.{key}': {v!r}; expected an integer >= 8."
             )
+    config.boolean(cfg["copy_numbers"], "copy_numbers", "data")
     return cfg
 
 
 def fit_vocabularies(
-    train_es, train_en, source_vocab_size: int, target_vocab_size: int
+    train_es, train_en, source_vocab_size: int, target_vocab_size: int, copy_numbers=False
 ) -> dict[str, list[str]]:
     """Fit both vocabularies with `TextVectorization.adapt` on TRAIN texts only.
+
+    With `copy_numbers`, no token with a digit enters either vocabulary (the next most
+    frequent words take their places; see ``DEFAULTS["copy_numbers"]``).
 
     Returns ``{"source_vocabulary": [...], "target_vocabulary": [...]}`` (lists of str,
     most frequent first; source ``["", "[UNK]", ...]``, target
@@ -266,10 +279,13 @@ def fit_vocabularies(
 
     def fit(texts, standardize, size):
         layer = keras.layers.TextVectorization(
-            max_tokens=size, standardize=standardize, split="whitespace"
+            max_tokens=None if copy_numbers else size, standardize=standardize, split="whitespace"
         )
         layer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(1024))
-        return [str(t) for t in layer.get_vocabulary()]
+        vocabulary = [str(t) for t in layer.get_vocabulary()]
+        if copy_numbers:
+            vocabulary = vocabulary[:2] + [t for t in vocabulary[2:] if not _has_digit(t)]
+        return vocabulary[:size]
 
     src = fit(train_es, standardize_source, source_vocab_size)
     tgt = fit(train_en, standardize_target, target_vocab_size - 2)
@@ -368,7 +384,11 @@ def load_data(
         train_es.extend(t.decode("utf-8") for t in batch["es"])
         train_en.extend(t.decode("utf-8") for t in batch["en"])
     assets = fit_vocabularies(
-        train_es, train_en, cfg["source_vocab_size"], cfg["target_vocab_size"]
+        train_es,
+        train_en,
+        cfg["source_vocab_size"],
+        cfg["target_vocab_size"],
+        copy_numbers=cfg["copy_numbers"],
     )
     out: dict[str, Any] = {}
     for split, ds in raw.items():

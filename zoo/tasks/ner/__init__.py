@@ -24,7 +24,8 @@ Config keys.
 direction), num_layers (1), dropout (0.5, on the embeddings and the recurrent output),
 recurrent_dropout (0.0), crf (bool), crf_constraints (True: IOB2 constraints in the
 CRF), char_dim (30), char_filters (50), char_kernel (3), casing_dim (8),
-storage_dtype ("float16": the word embedding is rounded to float16 in the forward
+case_regime_dim (0 = off; else the size of a per-sentence casing-regime embedding,
+`CaseRegime`: normal, no capitals, no lower case), storage_dtype ("float16": the word embedding is rounded to float16 in the forward
 pass and stored as float16, halving the preset; or "float32").
 ``data``: dataset ("conll2003"), glove_vocabulary (GloVe words added to the train
 vocabulary, most frequent first; 0 = none), glove_splits (splits whose words are added

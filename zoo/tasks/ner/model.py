@@ -18,6 +18,7 @@ __all__ = [
     "MODEL_DEFAULTS",
     "NUM_TAGS",
     "TAGS",
+    "CaseRegime",
     "CharCNN",
     "WordEmbedding",
     "build_model",
@@ -42,6 +43,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "char_filters": 50,
     "char_kernel": 3,
     "casing_dim": 8,
+    "case_regime_dim": 0,
     "storage_dtype": "float16",
 }
 
@@ -166,6 +168,54 @@ class CharCNN(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class CaseRegime(keras.layers.Layer):
+    """The casing regime of each sentence, from its tokens' casing ids, embedded and
+    repeated on every token: 0 normal (capitals and lower case), 1 no capitals (what
+    people type: ``angela merkel visited paris``), 2 no lower case (headlines). A
+    tagger trained on re-cased sentences (``data.case_augmentation``) learns from it
+    whether capitals can be trusted in this sentence.
+
+    Input int [B, T] casing ids (`zoo.data.ner.CASING_CLASSES`, 0 = padding); output
+    float32 [B, T, dim].
+    """
+
+    REGIMES = ("normal", "no_capitals", "no_lower_case")
+
+    def __init__(self, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.dim = int(dim)
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight(
+            shape=(len(self.REGIMES), self.dim), initializer="uniform", name="embeddings"
+        )
+
+    def regime(self, casing):
+        """int32 [B]: the regime index of each sentence."""
+        casing = ops.cast(casing, "int32")
+        classes = ner_data.CASING_CLASSES
+
+        def has(name):
+            return ops.any(ops.equal(casing, classes.index(name)), axis=1)
+
+        lower, upper, title = has("lower"), has("upper"), has("title")
+        no_capitals = ops.logical_not(ops.logical_or(upper, title))
+        no_lower = ops.logical_and(upper, ops.logical_not(ops.logical_or(lower, title)))
+        return ops.where(no_capitals, 1, ops.where(no_lower, 2, 0))
+
+    def call(self, casing):
+        rows = ops.take(self.embeddings, self.regime(casing), axis=0)  # [B, dim]
+        ones = ops.ones_like(ops.cast(casing, self.compute_dtype))[:, :, None]  # [B, T, 1]
+        return ones * rows[:, None, :]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim}
+
+
 def check_model_config(model_cfg: dict) -> dict:
     """The ``model`` section with defaults filled in; `zoo.config.ConfigError` on a bad key
     or value."""
@@ -174,6 +224,7 @@ def check_model_config(model_cfg: dict) -> dict:
     config.cell(cfg["cell"])
     for key in ("units", "num_layers", "char_dim", "char_filters", "char_kernel", "casing_dim"):
         config.positive_int(cfg[key], key, "model")
+    config.non_negative_int(cfg["case_regime_dim"], "case_regime_dim", "model")
     config.one_of(cfg["word_dim"], (50,), "word_dim", "model")  # GloVe 6B 50d
     return cfg
 
@@ -213,7 +264,10 @@ def build_model(model_cfg: dict, assets: dict, *, for_training: bool = False) ->
     k = keras.layers.Embedding(
         len(ner_data.CASING_CLASSES), cfg["casing_dim"], name="casing_embedding"
     )(casing)
-    x = keras.layers.Concatenate(name="features")([w, c, k])
+    features = [w, c, k]
+    if cfg["case_regime_dim"]:
+        features.append(CaseRegime(cfg["case_regime_dim"], name="case_regime")(casing))
+    x = keras.layers.Concatenate(name="features")(features)
     x = keras.layers.Dropout(cfg["dropout"], name="input_dropout")(x)
     for i in range(cfg["num_layers"]):
         rnn = make_recurrent(
