@@ -376,9 +376,16 @@ def test_our_cells_in_keras_rnn_apply_dropout_like_keras_cells(cell):
     assert_same_outputs(ours(x), theirs(x))
 
 
-def test_small_bidirectional_lstm_with_recurrent_dropout_equals_keras():
-    # Per-gate recurrent masks turn off the wide step of small Bidirectional LSTMs.
-    kwargs = {"units": UNITS, "recurrent_dropout": 0.4, "seed": 2, "return_sequences": True}
+def test_wide_bidirectional_lstm_with_recurrent_dropout_equals_keras():
+    # Per-gate recurrent masks turn off the wide step of large Bidirectional LSTMs.
+    from zoo.layers.bidirectional import WIDE_LSTM_MIN_UNITS
+
+    kwargs = {
+        "units": WIDE_LSTM_MIN_UNITS,
+        "recurrent_dropout": 0.4,
+        "seed": 2,
+        "return_sequences": True,
+    }
     ours = zl.Bidirectional(zl.LSTM(**kwargs))
     theirs = keras.layers.Bidirectional(keras.layers.LSTM(**kwargs))
     ours, theirs = sync(ours, theirs)
@@ -392,4 +399,5 @@ def test_small_bidirectional_lstm_with_recurrent_dropout_equals_keras():
         grads.append((y, tape.gradient(loss, layer.trainable_weights)))
     assert_same_outputs(grads[0][0], grads[1][0])
     for a, b in zip(grads[0][1], grads[1][1], strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+        # sums over 256 units: float32 rounding differs by ~1e-5 between the two orders
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4, rtol=1e-4)

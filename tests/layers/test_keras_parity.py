@@ -245,17 +245,18 @@ def test_bidirectional_in_embedding_model_matches_keras(cell):
     assert_same_outputs(ours(ids), theirs(ids))
 
 
-@pytest.mark.parametrize("units", [4, 160], ids=["wide_step", "per_gate_step"])
+@pytest.mark.parametrize("units", [4, 256], ids=["per_gate_step", "wide_step"])
 def test_bidirectional_lstm_both_step_layouts_match_keras_in_value_and_gradient(units):
-    # Bidirectional LSTMs of <= WIDE_LSTM_UNITS units run the wide step, wider ones
-    # the per-gate step; both must equal Keras, forwards and in training gradients.
-    from zoo.layers.bidirectional import WIDE_LSTM_UNITS
+    # Bidirectional LSTMs of >= WIDE_LSTM_MIN_UNITS units run the wide step, smaller
+    # ones the per-gate step; both must equal Keras, forwards and in training gradients.
+    from zoo.layers.bidirectional import WIDE_LSTM_MIN_UNITS
 
     theirs = keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True))
     ours = zl.Bidirectional(zl.LSTM(units, return_sequences=True))
     ours, theirs = sync(ours, theirs)
-    assert ours.forward_layer.cell.wide is (units <= WIDE_LSTM_UNITS)
-    assert ours.backward_layer.cell.wide is (units <= WIDE_LSTM_UNITS)
+    assert ours.forward_layer.cell.wide is (units >= WIDE_LSTM_MIN_UNITS)
+    assert ours.backward_layer.cell.wide is (units >= WIDE_LSTM_MIN_UNITS)
+    assert ours.forward_layer.cell.fused_step is (units < WIDE_LSTM_MIN_UNITS)
     x = random_inputs()
     mask = masks()["right"]
     assert_same_outputs(ours(x, mask=mask), theirs(x, mask=mask))

@@ -13,10 +13,12 @@ from zoo.layers.recurrent import RNNLayerBase
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
-#: LSTM directions of at most this many units use the wide step (`LSTMCell.wide`): the
-#: two directions already keep both cores busy, so fewer, wider ops win for small
-#: layers, per-gate blocks for large ones (measured in docs/performance.md).
-WIDE_LSTM_UNITS = 128
+#: LSTM directions of at least this many units use the wide step (`LSTMCell.wide`): one
+#: (batch, 4*units) product and activation per step, which TensorFlow shards over the
+#: cores, wins when the step's tensors are large; smaller directions run the per-gate
+#: fused step, whose small ops each stay on one core while the other direction's loop
+#: runs on the other (measured in docs/performance.md).
+WIDE_LSTM_MIN_UNITS = 256
 
 
 def _as_zoo_recurrent(layer, argument):
@@ -93,9 +95,9 @@ class Bidirectional(keras.layers.Layer):
                 )
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = sub.return_sequences
-            # Two directions already keep both cores busy: a small LSTM then runs
-            # faster with one wide product per step than with four per-gate ones.
-            if isinstance(sub.cell, LSTMCell) and sub.cell.units <= WIDE_LSTM_UNITS:
+            # A large LSTM direction runs faster with one wide product per step than
+            # with four per-gate ones (`WIDE_LSTM_MIN_UNITS`).
+            if isinstance(sub.cell, LSTMCell) and sub.cell.units >= WIDE_LSTM_MIN_UNITS:
                 sub.cell.wide = True
         self.merge_mode = merge_mode
         self.initial_weights = None if weights is None else list(weights)

@@ -60,8 +60,9 @@ class LSTMCell(RecurrentCell):
         return bias_initializer
 
     #: one (batch, 4*units) product and tensor per step instead of four per-gate
-    #: blocks: fewer ops per step, for when something else keeps the cores busy
-    #: (the two directions of `Bidirectional`); set by the layer, not serialized
+    #: blocks: fewer, larger ops per step, which pay when they are large enough to
+    #: shard over the cores (`Bidirectional` sets it for wide directions,
+    #: `bidirectional.WIDE_LSTM_MIN_UNITS`); not serialized
     wide = False
 
     @property
