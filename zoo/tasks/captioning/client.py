@@ -149,18 +149,20 @@ class CaptioningClient:
         return [caption_text(row, self.vocabulary) for row in ids]
 
     def scored_arrays(self, images: np.ndarray) -> dict[str, Any]:
-        """float32 ``[B, S, S, 3]`` in [0, 1] -> the beam captions (``eval_beam_size``)
-        and their confidence features, as the runtime's ``scored_arrays``:
-        ``{"captions": list[str], "mean_log_prob", "min_log_prob": float32 [B],
-        "pooled": float32 [B, F]}``."""
-        states, ids = self._search(images, self.beam_size)
-        mean, low = caption_log_probs(portable.numpy_step(self.run), states, ids)
-        return {
-            "captions": [caption_text(row, self.vocabulary) for row in ids],
-            "mean_log_prob": mean,
-            "min_log_prob": low,
-            "pooled": np.asarray(states["pooled"], np.float32),
-        }
+        """float32 ``[N, S, S, 3]`` in [0, 1] -> the beam captions (``eval_beam_size``)
+        and their confidence features, as the runtime's ``scored_arrays`` (in batches of
+        `CHUNK`): ``{"captions": list[str], "mean_log_prob", "min_log_prob": float32
+        [N], "pooled": float32 [N, F]}``."""
+        step = portable.numpy_step(self.run)
+        out = {"captions": [], "mean_log_prob": [], "min_log_prob": [], "pooled": []}
+        for i in range(0, len(images), CHUNK):
+            states, ids = self._search(images[i : i + CHUNK], self.beam_size)
+            mean, low = caption_log_probs(step, states, ids)
+            out["captions"] += [caption_text(row, self.vocabulary) for row in ids]
+            out["mean_log_prob"].append(mean)
+            out["min_log_prob"].append(low)
+            out["pooled"].append(np.asarray(states["pooled"], np.float32))
+        return {k: v if k == "captions" else np.concatenate(v) for k, v in out.items()}
 
     def _images(self, inputs) -> list[np.ndarray]:
         if not isinstance(inputs, (list, tuple)):
@@ -184,16 +186,7 @@ class CaptioningClient:
         if not images:
             return []
         threshold = self.no_caption_below if no_caption_below is None else no_caption_below
-        parts = [
-            self.scored_arrays(np.stack(images[i : i + CHUNK]))
-            for i in range(0, len(images), CHUNK)
-        ]
-        scored = {
-            k: sum((p[k] for p in parts), [])
-            if k == "captions"
-            else np.concatenate([p[k] for p in parts])
-            for k in parts[0]
-        }
+        scored = self.scored_arrays(np.stack(images))
         confidence = conf.confidence_of(self.calibration, scored)
         return conf.answers(scored["captions"], confidence, confidence >= threshold)
 
