@@ -55,7 +55,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from zoo import config
-from zoo.data.ner_case import check_case_augmentation
+from zoo.data.ner_case import MODES, check_case_augmentation
 from zoo.data.ner_sources import (
     CONLL2003_WHEEL,
     SPLITS,
@@ -276,6 +276,7 @@ DATA_DEFAULTS: dict[str, Any] = {
     "min_count": 1,
     "max_train": None,
     "case_augmentation": None,
+    "validation_case": None,
 }
 #: sentences per split with ``smoke=True``
 SMOKE_SIZES = {"train": 256, "validation": 128, "test": 128}
@@ -297,6 +298,8 @@ def data_config(data_cfg: dict | None) -> dict:
         config.one_of(split, SPLITS, "glove_splits", "data")
     config.one_of(cfg["dataset"], ("conll2003",), "dataset", "data")
     cfg["case_augmentation"] = check_case_augmentation(cfg["case_augmentation"])
+    if cfg["validation_case"] is not None:
+        config.one_of(cfg["validation_case"], MODES, "validation_case", "data")
     return cfg
 
 
@@ -346,7 +349,9 @@ def load_data(
 
     Args:
         data_cfg: ``{"dataset": "conll2003", "glove_vocabulary", "glove_splits",
-            "min_count", "max_train", "case_augmentation"}`` (all optional).
+            "min_count", "max_train", "case_augmentation", "validation_case"}`` (all
+            optional); ``validation_case`` (a mode of `zoo.data.ner_case.MODES`) re-cases
+            every validation sentence, for a tagger meant for re-cased text.
         batch_size: sentences per train batch (validation and test: 64).
         seed: shuffling (and casing augmentation) seed of the train split.
         smoke: the first `SMOKE_SIZES` sentences of each split.
@@ -370,7 +375,12 @@ def load_data(
     )
     return {
         "train": train,
-        "validation": ner_pipeline(splits["validation"], assets, batch_size=64),
+        "validation": ner_pipeline(
+            splits["validation"],
+            assets,
+            batch_size=64,
+            case_augmentation={cfg["validation_case"]: 1.0} if cfg["validation_case"] else None,
+        ),
         "test": ner_pipeline(splits["test"], assets, batch_size=64, bucket=False),
         "assets": assets,
         "info": {

@@ -15,7 +15,8 @@ Outputs: emission scores float32 [B, T, 9] (tag order `zoo.data.ner.TAGS`). Deco
 IOB2. Both are graph code, used alike by `evaluate`, `NERRuntime.predict` and the
 exported ``serving_default``.
 
-The package: `model` (layers, config checks, `build_model`), `runtime` (`NERRuntime`:
+The package: `model` (layers, config checks, `build_model`), `routed` (the warm start
+of a cased/caseless pair), `runtime` (`NERRuntime`:
 lookup tables, decoding, predict, serving and TFLite functions), `task` (`NERTask`:
 data glue, compile, the ``val_f1`` callback, evaluate).
 
@@ -25,7 +26,10 @@ direction), num_layers (1), dropout (0.5, on the embeddings and the recurrent ou
 recurrent_dropout (0.0), crf (bool), crf_constraints (True: IOB2 constraints in the
 CRF), char_dim (30), char_filters (50), char_kernel (3), casing_dim (8),
 case_regime_dim (0 = off; else the size of a per-sentence casing-regime embedding,
-`CaseRegime`: normal, no capitals, no lower case), storage_dtype ("float16": the word embedding is rounded to float16 in the forward
+`CaseRegime`: normal, no capitals, no lower case), cased_tagger (None; or the name of a
+published NER preset with the same model section: the model becomes a cased/caseless
+pair, that tagger for sentences with normal casing and a twin fine-tuned from it for
+sentences with no capitals or no lower case, `zoo.tasks.ner.routed`), storage_dtype ("float16": the word embedding is rounded to float16 in the forward
 pass and stored as float16, halving the preset; or "float32").
 ``data``: dataset ("conll2003"), glove_vocabulary (GloVe words added to the train
 vocabulary, most frequent first; 0 = none), glove_splits (splits whose words are added
@@ -36,7 +40,9 @@ GloVe vector, which training does not move - while the preset stores only the ro
 the evaluation reaches, under 10 MB. Default: none), min_count (1), max_train
 (optional: cap on train sentences, for quick experiments), case_augmentation (None, or
 ``{lower: p, upper: p, title: p}``: the probability that a train sentence is re-cased
-in that mode, drawn per sentence and epoch from the seed; `zoo.data.ner_case`).
+in that mode, drawn per sentence and epoch from the seed; `zoo.data.ner_case`),
+validation_case (None, or a mode of those: every validation sentence re-cased, so early
+stopping watches F1 on re-cased text).
 ``train``: only the keys of `zoo.train` (no task-specific ones).
 
 Raw-text tokenization (`predict`, serving): `zoo.data.ner.tokenize` - whitespace plus

@@ -18,8 +18,11 @@ __all__ = [
     "MODEL_DEFAULTS",
     "NUM_TAGS",
     "TAGS",
+    "CASELESS_PREFIX",
     "CaseRegime",
+    "CaseRouter",
     "CharCNN",
+    "casing_regime",
     "WordEmbedding",
     "build_model",
     "check_model_config",
@@ -28,6 +31,8 @@ __all__ = [
 
 TAGS = ner_data.TAGS
 NUM_TAGS = len(TAGS)
+#: name prefix of the caseless tagger's layers in a cased/caseless pair
+CASELESS_PREFIX = "caseless_"
 
 MODEL_DEFAULTS: dict[str, Any] = {
     "cell": "lstm",
@@ -44,6 +49,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "char_kernel": 3,
     "casing_dim": 8,
     "case_regime_dim": 0,
+    "cased_tagger": None,
     "storage_dtype": "float16",
 }
 
@@ -192,17 +198,8 @@ class CaseRegime(keras.layers.Layer):
         )
 
     def regime(self, casing):
-        """int32 [B]: the regime index of each sentence."""
-        casing = ops.cast(casing, "int32")
-        classes = ner_data.CASING_CLASSES
-
-        def has(name):
-            return ops.any(ops.equal(casing, classes.index(name)), axis=1)
-
-        lower, upper, title = has("lower"), has("upper"), has("title")
-        no_capitals = ops.logical_not(ops.logical_or(upper, title))
-        no_lower = ops.logical_and(upper, ops.logical_not(ops.logical_or(lower, title)))
-        return ops.where(no_capitals, 1, ops.where(no_lower, 2, 0))
+        """int32 [B]: the regime index of each sentence (`casing_regime`)."""
+        return casing_regime(casing)
 
     def call(self, casing):
         rows = ops.take(self.embeddings, self.regime(casing), axis=0)  # [B, dim]
@@ -216,6 +213,45 @@ class CaseRegime(keras.layers.Layer):
         return {**super().get_config(), "dim": self.dim}
 
 
+def casing_regime(casing):
+    """The casing regime of each sentence from its casing ids (int [B, T],
+    `zoo.data.ner.CASING_CLASSES`, 0 = padding): int32 [B], 0 normal (some capitals and
+    some lower case), 1 no capitals (``angela merkel visited paris``, also a sentence of
+    digits and punctuation only), 2 no lower case (``EU REJECTS GERMAN CALL``)."""
+    casing = ops.cast(casing, "int32")
+    classes = ner_data.CASING_CLASSES
+
+    def has(name):
+        return ops.any(ops.equal(casing, classes.index(name)), axis=1)
+
+    lower, upper, title = has("lower"), has("upper"), has("title")
+    no_capitals = ops.logical_not(ops.logical_or(upper, title))
+    no_lower = ops.logical_and(upper, ops.logical_not(ops.logical_or(lower, title)))
+    return ops.where(no_capitals, 1, ops.where(no_lower, 2, 0))
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class CaseRouter(keras.layers.Layer):
+    """``[casing int [B, T], cased float [B, T, K], caseless float [B, T, K]]`` -> float
+    [B, T, K]: each sentence's rows from ``cased`` where its casing regime is normal
+    (`casing_regime` 0), from ``caseless`` where it has no capitals or no lower case."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # the CRF after it reads no mask: none is passed on
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, inputs):
+        casing, cased, caseless = inputs
+        normal = ops.equal(casing_regime(casing), 0)[:, None, None]
+        return ops.where(normal, cased, caseless)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[1]
+
+
 def check_model_config(model_cfg: dict) -> dict:
     """The ``model`` section with defaults filled in; `zoo.config.ConfigError` on a bad key
     or value."""
@@ -226,6 +262,12 @@ def check_model_config(model_cfg: dict) -> dict:
         config.positive_int(cfg[key], key, "model")
     config.non_negative_int(cfg["case_regime_dim"], "case_regime_dim", "model")
     config.one_of(cfg["word_dim"], (50,), "word_dim", "model")  # GloVe 6B 50d
+    tagger = cfg["cased_tagger"]
+    if tagger is not None and (not isinstance(tagger, str) or not tagger):
+        raise config.ConfigError(
+            f"invalid value for 'model.cased_tagger': {tagger!r}; expected null or the name "
+            "of a published NER preset (e.g. 'ner_bilstm_conll2003')."
+        )
     return cfg
 
 
@@ -233,10 +275,15 @@ def build_model(model_cfg: dict, assets: dict, *, for_training: bool = False) ->
     """The tagger: ``{"words": int32 [B, T], "chars": int32 [B, T, C], "casing": int32
     [B, T]}`` -> emission scores float32 [B, T, 9]. With ``for_training=True`` the word
     embedding starts from GloVe (`zoo.data.glove.embedding_matrix`); otherwise zeros,
-    for the preset's weights to replace."""
+    for the preset's weights to replace.
+
+    With ``cased_tagger`` set the model holds two taggers over one word embedding, the
+    cased one and a ``caseless_`` one, and `CaseRouter` takes each
+    sentence's emissions from the one its casing calls for; `NERTask.build_model` then
+    copies that preset into it for training (`zoo.tasks.ner.routed.warm_start`)."""
     cfg = check_model_config(model_cfg)
     vocab = ["", "[UNK]", *assets["words"]]
-    if for_training:
+    if for_training and not cfg["cased_tagger"]:
         from zoo.data.glove import embedding_matrix
 
         init = keras.initializers.Constant(embedding_matrix(vocab, lowercase=True, seed=0))
@@ -245,8 +292,6 @@ def build_model(model_cfg: dict, assets: dict, *, for_training: bool = False) ->
     words = keras.Input((None,), dtype="int32", name="words")
     chars = keras.Input((None, None), dtype="int32", name="chars")
     casing = keras.Input((None,), dtype="int32", name="casing")
-    mask = ops.not_equal(words, 0)
-
     w = WordEmbedding(
         len(vocab),
         cfg["word_dim"],
@@ -254,21 +299,35 @@ def build_model(model_cfg: dict, assets: dict, *, for_training: bool = False) ->
         embeddings_initializer=init,
         name="word_embedding",
     )(words)
+    out = _tagger(cfg, assets, w, chars, casing, ops.not_equal(words, 0))
+    if cfg["cased_tagger"]:
+        caseless = _tagger(cfg, assets, w, chars, casing, ops.not_equal(words, 0), CASELESS_PREFIX)
+        out = CaseRouter(name="case_router")([casing, out, caseless])
+    if cfg["crf"]:
+        allowed, start = iob2_constraints(TAGS) if cfg["crf_constraints"] else (None, None)
+        out = CRF(NUM_TAGS, allowed=allowed, start_allowed=start, dtype="float32", name="crf")(out)
+    name = f"ner_{'bi' if cfg['bidirectional'] else ''}{cfg['cell']}{'_crf' if cfg['crf'] else ''}"
+    return keras.Model({"words": words, "chars": chars, "casing": casing}, out, name=name)
+
+
+def _tagger(cfg, assets, w, chars, casing, mask, prefix=""):
+    """Character and casing features beside the word vectors `w` -> recurrent layers ->
+    emissions [B, T, 9] (before the CRF); layer names start with `prefix`."""
     c = CharCNN(
         len(assets["chars"]) + 2,
         cfg["char_dim"],
         cfg["char_filters"],
         cfg["char_kernel"],
-        name="char_cnn",
+        name=f"{prefix}char_cnn",
     )(chars)
     k = keras.layers.Embedding(
-        len(ner_data.CASING_CLASSES), cfg["casing_dim"], name="casing_embedding"
+        len(ner_data.CASING_CLASSES), cfg["casing_dim"], name=f"{prefix}casing_embedding"
     )(casing)
     features = [w, c, k]
     if cfg["case_regime_dim"]:
-        features.append(CaseRegime(cfg["case_regime_dim"], name="case_regime")(casing))
-    x = keras.layers.Concatenate(name="features")(features)
-    x = keras.layers.Dropout(cfg["dropout"], name="input_dropout")(x)
+        features.append(CaseRegime(cfg["case_regime_dim"], name=f"{prefix}case_regime")(casing))
+    x = keras.layers.Concatenate(name=f"{prefix}features")(features)
+    x = keras.layers.Dropout(cfg["dropout"], name=f"{prefix}input_dropout")(x)
     for i in range(cfg["num_layers"]):
         rnn = make_recurrent(
             cfg["cell"],
@@ -276,16 +335,11 @@ def build_model(model_cfg: dict, assets: dict, *, for_training: bool = False) ->
             bidirectional=cfg["bidirectional"],
             return_sequences=True,
             recurrent_dropout=cfg["recurrent_dropout"],
-            name=f"{'bi' if cfg['bidirectional'] else ''}{cfg['cell']}_{i}",
+            name=f"{prefix}{'bi' if cfg['bidirectional'] else ''}{cfg['cell']}_{i}",
         )
         x = rnn(x, mask=mask)  # explicit mask: Concatenate above dropped it
-    x = keras.layers.Dropout(cfg["dropout"], name="output_dropout")(x)
-    out = keras.layers.Dense(NUM_TAGS, dtype="float32", name="emissions")(x)
-    if cfg["crf"]:
-        allowed, start = iob2_constraints(TAGS) if cfg["crf_constraints"] else (None, None)
-        out = CRF(NUM_TAGS, allowed=allowed, start_allowed=start, dtype="float32", name="crf")(out)
-    name = f"ner_{'bi' if cfg['bidirectional'] else ''}{cfg['cell']}{'_crf' if cfg['crf'] else ''}"
-    return keras.Model({"words": words, "chars": chars, "casing": casing}, out, name=name)
+    x = keras.layers.Dropout(cfg["dropout"], name=f"{prefix}output_dropout")(x)
+    return keras.layers.Dense(NUM_TAGS, dtype="float32", name=f"{prefix}emissions")(x)
 
 
 def crf_layer(model: keras.Model) -> CRF | None:

@@ -59,8 +59,14 @@ class NERTask(Task):
 
     # -- model --------------------------------------------------------------------------
     def build_model(self, model_cfg, assets, *, data_cfg=None, for_training=False):
-        """`zoo.tasks.ner.model.build_model`."""
-        return build_model(model_cfg, assets, for_training=for_training)
+        """`zoo.tasks.ner.model.build_model`; for training, a cased/caseless pair
+        (``model.cased_tagger``) starts from that preset (`zoo.tasks.ner.routed`)."""
+        model = build_model(model_cfg, assets, for_training=for_training)
+        if for_training and model_cfg.get("cased_tagger"):
+            from zoo.tasks.ner.routed import warm_start
+
+            warm_start(model, check_model_config(model_cfg), assets)
+        return model
 
     def compile_model(self, model, optimizer, train_cfg):
         crf = crf_layer(model)
