@@ -58,6 +58,15 @@ FLOORS = {
         "swap_city": 73,
         "casing": 84,
     },
+    # ner_bilstm_conll2003 for sentences with normal casing, its caseless twin for the rest
+    "ner_bilstm_casepair_conll2003": {
+        "person": 88,
+        "location": 87,
+        "organization": 73,
+        "swap_person": 78,
+        "swap_city": 73,
+        "casing": 84,
+    },
     "translate_bigru_spa_eng": {
         "everyday": 85,
         "keep_names_seen": 88,

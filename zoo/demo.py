@@ -24,6 +24,7 @@ SAMPLES = {
     "ner": [
         "Pankaj lives in Munich",
         "Angela Merkel met Emmanuel Macron at the United Nations in New York.",
+        "angela merkel met emmanuel macron in paris.",  # as people type: no capitals
     ],
     "translation": ["Hace mucho frío hoy.", "¿Dónde está la estación de tren?"],
 }
@@ -138,7 +139,7 @@ def next_steps() -> str:
         lines.append(f"  {activate:44s} # once per shell: puts `zoo` and `jupyter` on PATH")
     lines += [
         f"  {'zoo list':44s} # every model; zoo info NAME gives its card",
-        f"  {'zoo predict ner_bilstm_conll2003 ' + shell_example('ner')}",
+        f"  {'zoo predict ner_bilstm_casepair_conll2003 ' + shell_example('ner')}",
         f"  {'zoo train configs/sentiment_lstm_mr.yaml --smoke':44s} # a 30-second training run",
         f"  {'jupyter lab notebooks/':44s} # tutorials (smoke mode on a CPU, full on a GPU)",
     ]
