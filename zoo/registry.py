@@ -411,8 +411,10 @@ def primary_metric(metadata: dict) -> str:
 
 _RESULT_FORMATS = {
     "sentiment": lambda m: f"accuracy {m['accuracy']:.2f}",
-    "ner": lambda m: f"f1 {m['f1']:.2f}"
-    + (f" (lower-cased {m['f1_lowercased']:.1f})" if "f1_lowercased" in m else ""),
+    "ner": lambda m: (
+        f"f1 {m['f1']:.2f}"
+        + (f" (lower-cased {m['f1_lowercased']:.1f})" if "f1_lowercased" in m else "")
+    ),
     "translation": lambda m: (
         f"bleu {m['bleu']:.2f} (lowercased {m['bleu_lowercase']:.1f}, chrF {m['chrf']:.1f})"
     ),
