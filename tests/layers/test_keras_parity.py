@@ -245,21 +245,26 @@ def test_bidirectional_in_embedding_model_matches_keras(cell):
     assert_same_outputs(ours(ids), theirs(ids))
 
 
-@pytest.mark.parametrize("units", [4, 256], ids=["per_gate_step", "wide_step"])
-def test_bidirectional_lstm_both_step_layouts_match_keras_in_value_and_gradient(units):
-    # Bidirectional LSTMs of >= WIDE_LSTM_MIN_UNITS units run the wide step, smaller
-    # ones the per-gate step; both must equal Keras, forwards and in training gradients.
-    from zoo.layers.bidirectional import WIDE_LSTM_MIN_UNITS
+@pytest.mark.parametrize("layout", ["per_gate", "wide"])
+@pytest.mark.parametrize("units", [4, 256])
+def test_bidirectional_lstm_both_step_layouts_match_keras_in_value_and_gradient(
+    units, layout, monkeypatch
+):
+    # Bidirectional LSTMs run the wide or the per-gate step (`zoo.layers.autotune`
+    # picks the faster one on the machine); both must equal Keras, forwards and in
+    # training gradients.
+    from zoo.layers import autotune
 
+    monkeypatch.setattr(autotune, "LSTM_STEP", layout)
     theirs = keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True))
     ours = zl.Bidirectional(zl.LSTM(units, return_sequences=True))
     ours, theirs = sync(ours, theirs)
-    assert ours.forward_layer.cell.wide is (units >= WIDE_LSTM_MIN_UNITS)
-    assert ours.backward_layer.cell.wide is (units >= WIDE_LSTM_MIN_UNITS)
-    assert ours.forward_layer.cell.fused_step is (units < WIDE_LSTM_MIN_UNITS)
     x = random_inputs()
     mask = masks()["right"]
     assert_same_outputs(ours(x, mask=mask), theirs(x, mask=mask))
+    assert ours.forward_layer.cell.wide is (layout == "wide")
+    assert ours.backward_layer.cell.wide is (layout == "wide")
+    assert ours.forward_layer.cell.fused_step is (layout == "per_gate")
     grads = []
     for layer in (ours, theirs):
         with tf.GradientTape() as tape:

@@ -7,18 +7,12 @@ import copy
 import keras
 from keras import ops
 
+from zoo.layers.autotune import wide_lstm_step
 from zoo.layers.keras_twins import KERAS_LAYERS, unidirectional_from_keras
 from zoo.layers.lstm import LSTMCell
 from zoo.layers.recurrent import RNNLayerBase
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
-
-#: LSTM directions of at least this many units use the wide step (`LSTMCell.wide`): one
-#: (batch, 4*units) product and activation per step, which TensorFlow shards over the
-#: cores, wins when the step's tensors are large; smaller directions run the per-gate
-#: fused step, whose small ops each stay on one core while the other direction's loop
-#: runs on the other (measured in docs/performance.md).
-WIDE_LSTM_MIN_UNITS = 256
 
 
 def _as_zoo_recurrent(layer, argument):
@@ -95,10 +89,6 @@ class Bidirectional(keras.layers.Layer):
                 )
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = sub.return_sequences
-            # A large LSTM direction runs faster with one wide product per step than
-            # with four per-gate ones (`WIDE_LSTM_MIN_UNITS`).
-            if isinstance(sub.cell, LSTMCell) and sub.cell.units >= WIDE_LSTM_MIN_UNITS:
-                sub.cell.wide = True
         self.merge_mode = merge_mode
         self.initial_weights = None if weights is None else list(weights)
         self.stateful = self.forward_layer.stateful
@@ -151,6 +141,7 @@ class Bidirectional(keras.layers.Layer):
             initial_state = list(initial_state)
             half = len(initial_state) // 2
             forward_state, backward_state = initial_state[:half], initial_state[half:]
+        self._choose_lstm_step(sequences)
         y = self.forward_layer(sequences, initial_state=forward_state, mask=mask, training=training)
         y_rev = self.backward_layer(
             sequences, initial_state=backward_state, mask=mask, training=training
@@ -169,6 +160,13 @@ class Bidirectional(keras.layers.Layer):
                 return (*output, *states)
             return (output, *states)
         return output
+
+    def _choose_lstm_step(self, sequences):
+        """Large LSTM directions run the wide step where it is the faster one on this
+        machine (`zoo.layers.autotune`); the layout changes speed, not values."""
+        for cell in (self.forward_layer.cell, self.backward_layer.cell):
+            if isinstance(cell, LSTMCell):
+                cell.wide = wide_lstm_step(sequences.shape[0], sequences.shape[-1], cell.units)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         output_shape = self.forward_layer.compute_output_shape(sequences_shape)

@@ -62,7 +62,7 @@ class LSTMCell(RecurrentCell):
     #: one (batch, 4*units) product and tensor per step instead of four per-gate
     #: blocks: fewer, larger ops per step, which pay when they are large enough to
     #: shard over the cores (`Bidirectional` sets it for wide directions,
-    #: `bidirectional.WIDE_LSTM_MIN_UNITS`); not serialized
+    #: where `zoo.layers.autotune` measures it faster); not serialized
     wide = False
 
     @property

@@ -1,0 +1,75 @@
+"""`zoo.layers.autotune`: the Bidirectional LSTM's step layout follows the measurement
+(stubbed here, so the choice is known), is measured once per shape, is never measured
+below the size threshold, and can be fixed; the real measurement times both layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo.layers as zl
+from zoo.layers import autotune
+
+
+@pytest.fixture
+def stub(monkeypatch):
+    """Replace the timing with a table: ``calls`` records each measured shape."""
+    calls, table = [], {}
+
+    def measure(batch, features, units):
+        calls.append((batch, features, units))
+        return table[units]
+
+    monkeypatch.setattr(autotune, "measure", measure)
+    monkeypatch.setattr(autotune, "LSTM_STEP", "auto")
+    monkeypatch.setattr(autotune, "_chosen", {})
+    return calls, table
+
+
+@pytest.mark.parametrize("faster", ["wide", "per_gate"])
+def test_bidirectional_lstm_runs_the_layout_measured_faster_once_per_shape(stub, faster):
+    calls, table = stub
+    slower = {"wide": "per_gate", "per_gate": "wide"}[faster]
+    table[256] = {faster: 0.01, slower: 0.02}
+    layer = zl.Bidirectional(zl.LSTM(256, return_sequences=True))
+    x = tf.zeros((64, 3, 5))
+    layer(x)
+    layer(x)
+    assert layer.forward_layer.cell.wide is (faster == "wide")
+    assert layer.backward_layer.cell.wide is (faster == "wide")
+    assert calls == [(64, 5, 256)]  # measured once for this shape
+
+
+def test_small_directions_run_per_gate_without_measuring(stub):
+    calls, _ = stub
+    layer = zl.Bidirectional(zl.LSTM(8, return_sequences=True))
+    layer(tf.zeros((4, 3, 5)))
+    assert calls == [] and not layer.forward_layer.cell.wide
+
+
+def test_unknown_batch_is_measured_at_the_default_batch(stub):
+    calls, table = stub
+    table[512] = {"wide": 0.01, "per_gate": 0.02}
+    assert autotune.wide_lstm_step(None, 7, 512)
+    assert calls == [(autotune.DEFAULT_BATCH, 7, 512)]
+
+
+def test_fixed_layout_skips_the_measurement_and_a_bad_one_is_named(stub, monkeypatch):
+    calls, _ = stub
+    monkeypatch.setattr(autotune, "LSTM_STEP", "wide")
+    assert autotune.wide_lstm_step(64, 5, 256) and calls == []
+    monkeypatch.setattr(autotune, "LSTM_STEP", "widest")
+    with pytest.raises(ValueError, match=r"ZOO_LSTM_STEP.*'auto', 'wide', 'per_gate'.*'widest'"):
+        autotune.wide_lstm_step(64, 5, 256)
+
+
+def test_measure_times_both_layouts_and_the_choice_keeps_values():
+    seconds = autotune.measure(8, 4, 16, steps=4, repeats=2)
+    assert set(seconds) == {"wide", "per_gate"} and min(seconds.values()) > 0
+    # Inside a traced function the measurement runs eagerly and the layer still works.
+    layer = zl.Bidirectional(zl.LSTM(16, return_sequences=True))
+    x = tf.random.stateless_normal((8, 4, 4), seed=[1, 2])
+    eager = layer(x)
+    traced = tf.function(lambda x: layer(x))(x)
+    np.testing.assert_allclose(np.asarray(eager), np.asarray(traced), atol=1e-6)
