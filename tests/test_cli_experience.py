@@ -84,6 +84,16 @@ def test_info_is_a_short_card_and_json_has_everything(capsys):
     assert full["metrics_seeds"]["seeds"] and full["model"]["cell"] == "lstm"
 
 
+def test_info_of_a_casing_robust_tagger_gives_its_lower_cased_f1(capsys):
+    name = "ner_bilstm_casepair_conll2003"
+    assert main(["info", name]) == 0
+    text = capsys.readouterr().out
+    lower = registry.info(name)["metrics"]["f1_lowercased"]
+    assert f"lower-cased text: {lower:.2f}" in text
+    assert main(["info", "ner_bilstm_conll2003"]) == 0
+    assert "lower-cased" not in capsys.readouterr().out  # not measured for it
+
+
 def _config(tmp_path, name, mutate) -> Path:
     cfg = yaml.safe_load((ROOT / "configs" / "sentiment_lstm_mr.yaml").read_text())
     mutate(cfg)

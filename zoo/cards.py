@@ -50,6 +50,8 @@ def _metric_line(card: dict, key: str) -> str:
             f"; over seeds {', '.join(str(s) for s in seeds['seeds'])}: "
             f"{seeds['mean'][key]:.2f} ± {seeds['std'][key]:.2f} (std)"
         )
+    if metrics.get(f"{key}_lowercased") is not None:  # NER: the test split lower-cased
+        line += f"; lower-cased text: {metrics[f'{key}_lowercased']:.2f}"
     return line
 
 

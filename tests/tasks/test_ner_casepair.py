@@ -143,3 +143,10 @@ def test_validation_case_re_cases_only_the_validation_split(pair_setup):
     assert test != test.lower()  # the test split stays as written
     with pytest.raises(config.ConfigError, match=r"validation_case.*'sideways'"):
         ner_data.data_config({"validation_case": "sideways"})
+
+
+def test_an_unknown_cased_tagger_is_named_with_close_matches(pair_setup):
+    pair_config, data, _, _ = pair_setup
+    bad = {**pair_config["model"], "cased_tagger": "ner_bilstm_conl2003"}
+    with pytest.raises(config.ConfigError, match=r"cased_tagger.*conl2003.*Did you mean"):
+        NERTask().build_model(bad, data.assets, for_training=True)

@@ -42,7 +42,12 @@ def warm_start(model: keras.Model, cfg: dict, assets: dict) -> None:
     from zoo import registry
 
     name = cfg["cased_tagger"]
-    cased = registry.load(name)
+    try:
+        cased = registry.load(name)
+    except (registry.UnknownModelError, registry.PresetError) as error:
+        raise config.ConfigError(
+            f"invalid value for 'model.cased_tagger': {name!r} does not load: {error}"
+        ) from None
     if cased.config["task"] != "ner" or check_model_config(cased.config["model"]).get(
         "cased_tagger"
     ):
