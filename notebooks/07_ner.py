@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,7 +33,7 @@ import zoo.notebook
 # ZOO_NOTEBOOK_SMOKE=1 / 0 in the environment overrides (or set SMOKE = True / False here).
 SMOKE, WHY = zoo.notebook.smoke_mode()
 print(zoo.notebook.describe(SMOKE, WHY))
-# epochs: smoke 1; full mode None = the config's schedule (30 epochs with early stopping; the rendered full run took 22 min on 2 idle CPU cores here, 77 min on a loaded one;
+# epochs: smoke 1; full mode None = the config's schedule (30 epochs with early stopping; 6.5-22 min on 2 idle CPU cores, depending on the machine, 77 min on a loaded one;
 # a GPU takes minutes). On a CPU, a number here (or ZOO_NOTEBOOK_EPOCHS) cuts it short.
 EPOCHS = int(os.environ.get("ZOO_NOTEBOOK_EPOCHS", 0)) or (1 if SMOKE else None)
 SEED = 0
@@ -141,6 +141,42 @@ else:
     )
 
 # %% [markdown]
+# ## Text as people type it
+#
+# CoNLL-2003 is edited newswire: every name starts with a capital, so a tagger learns that
+# a capital letter is the best clue to a name, and on text typed without capitals it finds
+# nothing. `ner_bilstm_casepair_conll2003` keeps that tagger for sentences with normal
+# casing and adds a caseless twin, fine-tuned from it on re-cased sentences, for
+# sentences with no capitals or no lower case; the model picks one per sentence from the
+# casing features (`zoo/tasks/ner/routed.py`). Same sentences, three casings:
+
+# %%
+PAIR = "ner_bilstm_casepair_conll2003"
+typed = [
+    "angela merkel met emmanuel macron in paris.",
+    "Angela Merkel met Emmanuel Macron in Paris.",
+    "ANGELA MERKEL MET EMMANUEL MACRON IN PARIS.",
+]
+pair_preds, cased_preds = None, None
+if {NAME, PAIR} <= set(zoo.list_models(pretrained=True)):
+    for name in (NAME, PAIR):
+        preds = zoo.load(name).predict(typed)
+        display(HTML(f"<b>{name}</b>" + "".join(highlight(p) for p in preds)))
+        if name == PAIR:
+            pair_preds = preds
+        else:
+            cased_preds = preds
+    for name in (NAME, PAIR):
+        m = zoo.info(name)["metrics"]
+        lower = m.get("f1_lowercased")
+        print(
+            f"{name}: test F1 {m['f1']:.2f} as written, "
+            + (f"{lower:.2f} lower-cased" if lower is not None else "lower-cased not measured")
+        )
+else:
+    print(f"skipped: {NAME} and {PAIR} are not both published")
+
+# %% [markdown]
 # ## Checks
 
 # %%
@@ -161,4 +197,8 @@ if pretrained_metrics is not None:
             result.metrics,
             pretrained_metrics,
         )
+if pair_preds is not None:  # the pair finds the names in every casing, the cased model not
+    assert not cased_preds[0]["entities"], cased_preds[0]
+    for p in pair_preds:
+        assert {e["type"] for e in p["entities"]} >= {"PER", "LOC"}, p
 print("entities and per-type F1 are consistent")
