@@ -18,7 +18,7 @@ def stub(monkeypatch):
     calls, table = [], {}
 
     def measure(batch, features, units):
-        calls.append((batch, features, units))
+        calls.append((batch, features, units, tf.executing_eagerly()))
         return table[units]
 
     monkeypatch.setattr(autotune, "measure", measure)
@@ -34,11 +34,11 @@ def test_bidirectional_lstm_runs_the_layout_measured_faster_once_per_shape(stub,
     table[256] = {faster: 0.01, slower: 0.02}
     layer = zl.Bidirectional(zl.LSTM(256, return_sequences=True))
     x = tf.zeros((64, 3, 5))
-    layer(x)
+    tf.function(lambda x: layer(x))(x)  # traced: the timing still runs eagerly
     layer(x)
     assert layer.forward_layer.cell.wide is (faster == "wide")
     assert layer.backward_layer.cell.wide is (faster == "wide")
-    assert calls == [(64, 5, 256)]  # measured once for this shape
+    assert calls == [(64, 5, 256, True)]  # measured once for this shape, eagerly
 
 
 def test_small_directions_run_per_gate_without_measuring(stub):
@@ -52,7 +52,7 @@ def test_unknown_batch_is_measured_at_the_default_batch(stub):
     calls, table = stub
     table[512] = {"wide": 0.01, "per_gate": 0.02}
     assert autotune.wide_lstm_step(None, 7, 512)
-    assert calls == [(autotune.DEFAULT_BATCH, 7, 512)]
+    assert calls == [(autotune.DEFAULT_BATCH, 7, 512, True)]
 
 
 def test_fixed_layout_skips_the_measurement_and_a_bad_one_is_named(stub, monkeypatch):
@@ -73,3 +73,19 @@ def test_measure_times_both_layouts_and_the_choice_keeps_values():
     eager = layer(x)
     traced = tf.function(lambda x: layer(x))(x)
     np.testing.assert_allclose(np.asarray(eager), np.asarray(traced), atol=1e-6)
+
+
+def test_measurement_works_inside_a_strategys_replica_function(monkeypatch):
+    # A replica function of a strategy traces the layer: the measurement (which builds
+    # layers of its own) runs there too, and the result equals the plain call.
+    monkeypatch.setattr(autotune, "LSTM_STEP", "auto")
+    monkeypatch.setattr(autotune, "_chosen", {})
+    monkeypatch.setattr(autotune, "MIN_MEASURED_SIZE", 1)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        layer = zl.Bidirectional(zl.LSTM(8, return_sequences=True))
+        layer.build((4, 3, 5))
+    x = tf.random.stateless_normal((4, 3, 5), seed=[3, 4])
+    out = strategy.run(tf.function(lambda x: layer(x)), args=(x,))
+    assert list(autotune._chosen) == [(4, 5, 8)]
+    np.testing.assert_allclose(np.asarray(out), np.asarray(layer(x)), atol=1e-6)

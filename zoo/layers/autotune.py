@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 
 import tensorflow as tf
@@ -34,6 +35,7 @@ MIN_MEASURED_SIZE = 16_384
 DEFAULT_BATCH = 32
 
 _chosen: dict[tuple[int, int, int], bool] = {}
+_lock = threading.Lock()  # replicas of a strategy trace side by side: one measures
 
 
 def wide_lstm_step(batch: int | None, features: int, units: int) -> bool:
@@ -57,11 +59,13 @@ def wide_lstm_step(batch: int | None, features: int, units: int) -> bool:
     if batch * units < MIN_MEASURED_SIZE:
         return False
     key = (batch, int(features), int(units))
-    if key not in _chosen:
-        with tf.init_scope():  # measure eagerly, also while a graph is being traced
-            seconds = measure(*key)
-        _chosen[key] = seconds["wide"] < seconds["per_gate"]
-    return _chosen[key]
+    with _lock:
+        if key not in _chosen:
+            # eagerly, also while a graph (or a strategy's replica function) is traced
+            with tf.init_scope():
+                seconds = measure(*key)
+            _chosen[key] = seconds["wide"] < seconds["per_gate"]
+        return _chosen[key]
 
 
 def measure(batch: int, features: int, units: int, steps: int = 32, repeats: int = 7) -> dict:
