@@ -299,9 +299,10 @@ def build_model(model_cfg: dict, assets: dict, *, for_training: bool = False) ->
         embeddings_initializer=init,
         name="word_embedding",
     )(words)
-    out = _tagger(cfg, assets, w, chars, casing, ops.not_equal(words, 0))
+    mask = ops.not_equal(words, 0)
+    out = _tagger(cfg, assets, w, chars, casing, mask)
     if cfg["cased_tagger"]:
-        caseless = _tagger(cfg, assets, w, chars, casing, ops.not_equal(words, 0), CASELESS_PREFIX)
+        caseless = _tagger(cfg, assets, w, chars, casing, mask, CASELESS_PREFIX)
         out = CaseRouter(name="case_router")([casing, out, caseless])
     if cfg["crf"]:
         allowed, start = iob2_constraints(TAGS) if cfg["crf_constraints"] else (None, None)

@@ -6,8 +6,9 @@ finds nothing in ``angela merkel visited paris``; trained on re-cased text as we
 capitals (RESULTS.md). A pair loses nothing: the published cased tagger answers
 sentences with normal casing, unchanged, and a second tagger, fine-tuned from it on
 re-cased sentences, answers sentences with no capitals or no lower case
-(`zoo.tasks.ner.model.casing_regime`, `CaseRouter` there). Both share the word embedding (the word
-vocabulary is lower-cased, so its rows mean the same in either casing) and the CRF.
+(`zoo.tasks.ner.model.casing_regime`, `CaseRouter` there). Both share the word
+embedding (the word vocabulary is lower-cased, so its rows mean the same in either
+casing) and the CRF.
 
 Config: ``model.cased_tagger: ner_bilstm_conll2003`` (a published preset; its model
 section must equal this one's; its data section, apart from the casing keys, gives the
@@ -48,14 +49,12 @@ def warm_start(model: keras.Model, cfg: dict, assets: dict) -> None:
         raise config.ConfigError(
             f"invalid value for 'model.cased_tagger': {name!r} does not load: {error}"
         ) from None
-    if cased.config["task"] != "ner" or check_model_config(cased.config["model"]).get(
-        "cased_tagger"
-    ):
+    theirs = check_model_config(cased.config["model"]) if cased.config["task"] == "ner" else {}
+    if not theirs or theirs["cased_tagger"]:
         raise config.ConfigError(
             f"invalid value for 'model.cased_tagger': {name!r} is a {cased.config['task']!r} "
             "model or itself a pair; expected a plain NER tagger."
         )
-    theirs = check_model_config(cased.config["model"])
     ours = {**cfg, "cased_tagger": None}
     differ = sorted(k for k in ours if ours[k] != theirs.get(k))
     if differ:
@@ -67,6 +66,7 @@ def warm_start(model: keras.Model, cfg: dict, assets: dict) -> None:
         "word_embedding": (cased.assets["words"], assets["words"]),
         "char_cnn": (cased.assets["chars"], assets["chars"]),
     }
+    names = {layer.name for layer in model.layers}
     for layer in cased.model.layers:
         if not layer.weights:
             continue
@@ -74,7 +74,7 @@ def warm_start(model: keras.Model, cfg: dict, assets: dict) -> None:
         if layer.name in rows:  # the first weight is the embedding table
             weights[0] = remap_rows(weights[0], *rows[layer.name])
         for target in (layer.name, CASELESS_PREFIX + layer.name):
-            if any(other.name == target for other in model.layers):
+            if target in names:
                 model.get_layer(target).set_weights(weights)
         model.get_layer(layer.name).trainable = False
 
