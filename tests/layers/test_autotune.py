@@ -17,7 +17,8 @@ def stub(monkeypatch):
     """Replace the timing with a table: ``calls`` records each measured shape."""
     calls, table = [], {}
 
-    def measure(batch, features, units):
+    def measure(batch, features, units, layer_class=None):
+        assert layer_class is zl.LSTM
         calls.append((batch, features, units, tf.executing_eagerly()))
         return table[units]
 
@@ -51,7 +52,7 @@ def test_small_directions_run_per_gate_without_measuring(stub):
 def test_unknown_batch_is_measured_at_the_default_batch(stub):
     calls, table = stub
     table[512] = {"wide": 0.01, "per_gate": 0.02}
-    assert autotune.wide_lstm_step(None, 7, 512)
+    assert autotune.wide_lstm_step(None, 7, 512, zl.LSTM)
     assert calls == [(autotune.DEFAULT_BATCH, 7, 512, True)]
 
 
@@ -65,7 +66,7 @@ def test_fixed_layout_skips_the_measurement_and_a_bad_one_is_named(stub, monkeyp
 
 
 def test_measure_times_both_layouts_and_the_choice_keeps_values():
-    seconds = autotune.measure(8, 4, 16, steps=4, repeats=2)
+    seconds = autotune.measure(8, 4, 16, steps=4, repeats=2, layer_class=zl.LSTM)
     assert set(seconds) == {"wide", "per_gate"} and min(seconds.values()) > 0
     # Inside a traced function the measurement runs eagerly and the layer still works.
     layer = zl.Bidirectional(zl.LSTM(16, return_sequences=True))
@@ -87,5 +88,5 @@ def test_measurement_works_inside_a_strategys_replica_function(monkeypatch):
         layer.build((4, 3, 5))
     x = tf.random.stateless_normal((4, 3, 5), seed=[3, 4])
     out = strategy.run(tf.function(lambda x: layer(x)), args=(x,))
-    assert list(autotune._chosen) == [(4, 5, 8)]
+    assert list(autotune._chosen) == [("lstm_step", 4, 5, 8)]
     np.testing.assert_allclose(np.asarray(out), np.asarray(layer(x)), atol=1e-6)

@@ -13,6 +13,16 @@ units, measured once per process and shape (about a second).
 Both layouts compute the same values (tests compare each with Keras); only speed differs.
 ``ZOO_LSTM_STEP=wide`` or ``per_gate`` in the environment (or `LSTM_STEP`) fixes the
 layout, for reproducible timings.
+
+`split_batch` decides the same way whether a unidirectional SimpleRNN or GRU runs its
+batch as two independent loops (`zoo.layers.loop.run_split`): a step of these cells is
+one or two products and a few element-wise ops, and two half-batch loops side by side
+keep both cores busier than one loop whose small ops TensorFlow shards (64x100x64x256,
+forward / training, ours/Keras: SimpleRNN 0.90 / 0.94 -> 0.65 / 0.81, GRU 0.80 / 0.83 ->
+0.68 / 0.71; at 32x500x32x128 SimpleRNN training got slower, 0.77 -> 0.89). Below
+`MIN_MEASURED_SIZE` one loop, unmeasured; above it the faster of the two on a short
+sequence, once per process and shape. ``ZOO_BATCH_SPLIT=on|off`` (or `BATCH_SPLIT`)
+fixes it.
 """
 
 from __future__ import annotations
@@ -24,27 +34,41 @@ import time
 
 import tensorflow as tf
 
-__all__ = ["LSTM_STEP", "MIN_MEASURED_SIZE", "STEP_LAYOUTS", "measure", "wide_lstm_step"]
+__all__ = [
+    "BATCH_SPLIT",
+    "LSTM_STEP",
+    "MIN_MEASURED_SIZE",
+    "STEP_LAYOUTS",
+    "measure",
+    "measure_split",
+    "split_batch",
+    "wide_lstm_step",
+]
 
 STEP_LAYOUTS = ("auto", "wide", "per_gate")
 #: "auto" (measured), "wide" or "per_gate"
 LSTM_STEP = os.environ.get("ZOO_LSTM_STEP", "auto")
+SPLIT_SETTINGS = ("auto", "on", "off")
+#: "auto" (measured), "on" or "off"
+BATCH_SPLIT = os.environ.get("ZOO_BATCH_SPLIT", "auto")
 #: batch x units per direction below which the per-gate step is used unmeasured
 MIN_MEASURED_SIZE = 16_384
 #: the batch assumed when the traced batch dimension is unknown
 DEFAULT_BATCH = 32
 
-_chosen: dict[tuple[int, int, int], bool] = {}
+_chosen: dict[tuple, bool] = {}
 _lock = threading.Lock()  # replicas of a strategy trace side by side: one measures
 
 
-def wide_lstm_step(batch: int | None, features: int, units: int) -> bool:
+def wide_lstm_step(batch: int | None, features: int, units: int, layer_class=None) -> bool:
     """Whether a bidirectional LSTM of these sizes runs the wide step.
 
     Args:
         batch: the traced batch size, or None (then `DEFAULT_BATCH`).
         features: input features per step.
         units: units per direction.
+        layer_class: the LSTM layer class to time (`zoo.layers.LSTM`; passed in, so this
+            module imports no layer).
     Raises:
         ValueError: `LSTM_STEP` is not one of `STEP_LAYOUTS`.
     """
@@ -59,33 +83,89 @@ def wide_lstm_step(batch: int | None, features: int, units: int) -> bool:
     if batch * units < MIN_MEASURED_SIZE:
         return False
     key = (batch, int(features), int(units))
+    return _measured(
+        ("lstm_step", *key), lambda: measure(*key, layer_class=layer_class), "wide", "per_gate"
+    )
+
+
+def split_batch(layer_class, batch: int | None, features: int, units: int) -> bool:
+    """Whether a unidirectional layer of these sizes runs its batch as two loops.
+
+    Args:
+        layer_class: the layer's class (`zoo.layers.SimpleRNN` or `GRU`), timed as is.
+        batch: the traced batch size, or None (then `DEFAULT_BATCH`).
+        features: input features per step.
+        units: units.
+    Raises:
+        ValueError: `BATCH_SPLIT` is not one of `SPLIT_SETTINGS`.
+    """
+    if BATCH_SPLIT not in SPLIT_SETTINGS:
+        raise ValueError(
+            f"Received an invalid value for 'ZOO_BATCH_SPLIT' (zoo.layers.autotune."
+            f"BATCH_SPLIT), expected one of {list(SPLIT_SETTINGS)}, got {BATCH_SPLIT!r}."
+        )
+    batch = int(batch or DEFAULT_BATCH)
+    if BATCH_SPLIT != "auto" or batch < 2:
+        return BATCH_SPLIT == "on" and batch >= 2
+    if batch * units < MIN_MEASURED_SIZE:
+        return False
+    key = (batch, int(features), int(units))
+    return _measured(
+        (layer_class.__name__, *key), lambda: measure_split(layer_class, *key), "split", "whole"
+    )
+
+
+def _measured(key: tuple, timings, this: str, that: str) -> bool:
+    """Whether `this` was faster than `that` in ``timings()``, measured once per key."""
     with _lock:
         if key not in _chosen:
             # eagerly, also while a graph (or a strategy's replica function) is traced
             with tf.init_scope():
-                seconds = measure(*key)
-            _chosen[key] = seconds["wide"] < seconds["per_gate"]
+                seconds = timings()
+            _chosen[key] = seconds[this] < seconds[that]
         return _chosen[key]
 
 
-def measure(batch: int, features: int, units: int, steps: int = 32, repeats: int = 7) -> dict:
+def measure(
+    batch: int, features: int, units: int, steps: int = 32, repeats: int = 7, layer_class=None
+) -> dict:
     """Median seconds of one forward pass of a forward and a backward LSTM (a
     bidirectional pair, both directions in one `tf.function`) over ``steps`` steps, in
-    each layout: ``{"wide": s, "per_gate": s}``. Runs alternate between the layouts."""
-    from zoo.layers.lstm import LSTM
-
+    each layout: ``{"wide": s, "per_gate": s}``. Runs alternate between the layouts.
+    `layer_class`: `zoo.layers.LSTM` (a keyword, so stubs may ignore it)."""
     x = tf.random.stateless_normal((batch, steps, features), seed=[0, 0])
     functions = {}
     for layout in ("wide", "per_gate"):
         pair = [
-            LSTM(units, return_sequences=True, go_backwards=back, name=f"zoo_autotune_{i}")
+            layer_class(units, return_sequences=True, go_backwards=back, name=f"zoo_autotune_{i}")
             for i, back in enumerate((False, True))
         ]
         for layer in pair:
             layer.build(x.shape)
             layer.cell.wide = layout == "wide"
         functions[layout] = tf.function(lambda x, pair=pair: [layer(x) for layer in pair])
-        functions[layout](x)  # trace and warm up
+    return _median_times(functions, x, repeats)
+
+
+def measure_split(
+    layer_class, batch: int, features: int, units: int, steps: int = 32, repeats: int = 7
+) -> dict:
+    """Median seconds of one forward pass of a `layer_class` layer over ``steps`` steps,
+    its batch as two loops and as one: ``{"split": s, "whole": s}``."""
+    x = tf.random.stateless_normal((batch, steps, features), seed=[0, 0])
+    functions = {}
+    for layout, parts in (("split", 2), ("whole", 1)):
+        layer = layer_class(units, return_sequences=True, name=f"zoo_autotune_{layout}")
+        layer.batch_parts = parts
+        layer.build(x.shape)
+        functions[layout] = tf.function(layer)
+    return _median_times(functions, x, repeats)
+
+
+def _median_times(functions: dict, x, repeats: int) -> dict:
+    """Median seconds of each function on `x`, after one warm-up call; runs alternate."""
+    for fn in functions.values():
+        fn(x)  # trace and warm up
     times: dict[str, list[float]] = {layout: [] for layout in functions}
     for _ in range(repeats):
         for layout, fn in functions.items():

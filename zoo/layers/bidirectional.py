@@ -89,6 +89,8 @@ class Bidirectional(keras.layers.Layer):
                 )
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = sub.return_sequences
+            # the two directions already run side by side, one loop per core
+            sub.batch_parts = 1
         self.merge_mode = merge_mode
         self.initial_weights = None if weights is None else list(weights)
         self.stateful = self.forward_layer.stateful
@@ -166,7 +168,8 @@ class Bidirectional(keras.layers.Layer):
         machine (`zoo.layers.autotune`); the layout changes speed, not values."""
         for cell in (self.forward_layer.cell, self.backward_layer.cell):
             if isinstance(cell, LSTMCell):
-                cell.wide = wide_lstm_step(sequences.shape[0], sequences.shape[-1], cell.units)
+                shape, layer_class = sequences.shape, type(self.forward_layer)
+                cell.wide = wide_lstm_step(shape[0], shape[-1], cell.units, layer_class)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         output_shape = self.forward_layer.compute_output_shape(sequences_shape)

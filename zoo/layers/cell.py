@@ -372,6 +372,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     #: product per step off the critical path) instead of one product after it; only
     #: for cells whose `weight_gradients` is the default ``h_{t-1}^T d_projected``
     accumulate_in_loop = False
+    #: a layer of this cell may run its batch as two loops (`zoo.layers.autotune`)
+    splits_batch = False
     saved_count = 0  # tensors `forward_step` saves per step
     accumulated_count = 0  # tensors `backward_step` returns per step for the weights
 

@@ -45,6 +45,7 @@ class GRUCell(RecurrentCell):
     """
 
     blocks = ("z", "r", "h")
+    splits_batch = True  # may run its batch as two loops (`zoo.layers.autotune`)
 
     def __init__(self, units, reset_after=True, **kwargs):
         super().__init__(units, **kwargs)

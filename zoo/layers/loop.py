@@ -53,6 +53,11 @@ def _unstack(tensor):
 UNROLL = 2
 
 
+#: whether a layer may run its batch as two loops (`run_split`); off inside
+#: `portable_loops`, so converters see one loop
+SPLIT_ALLOWED = True
+
+
 @contextlib.contextmanager
 def portable_loops():
     """Loops traced inside are the ones converters handle: one step per while-loop
@@ -61,8 +66,13 @@ def portable_loops():
     fail) and cells with the hoisted input projection instead of the fused-input step
     (`RecurrentCell.fused_step`: TFLite's int8 calibrator crashes on it). Used by the
     tasks' portable (TFLite / ONNX) functions."""
-    with _loop_settings(unroll=1, fused=False):
-        yield
+    global SPLIT_ALLOWED
+    saved, SPLIT_ALLOWED = SPLIT_ALLOWED, False
+    try:
+        with _loop_settings(unroll=1, fused=False):
+            yield
+    finally:
+        SPLIT_ALLOWED = saved
 
 
 def _current_settings():
@@ -411,3 +421,38 @@ def run_unrolled(cell, projected, initial_state, mask_tm, recurrent_mask, consta
     if not outputs:
         return tf.zeros(tf.concat([[0], tf.shape(states[0])], 0), states[0].dtype), states
     return tf.stack(outputs), states
+
+
+def run_split(run, cell, projected, initial_state, mask_tm, recurrent_mask, parts=2):
+    """`run` (`run_plain` or `run_with_bptt`, same arguments and results) on ``parts``
+    slices of the batch: independent loops, which TensorFlow runs side by side, one
+    per core. Examples never interact in a recurrent layer, so the values are those
+    of one loop over the whole batch; only the speed differs (measured by
+    `zoo.layers.autotune.split_batch`). Each slice keeps its own gradient loop."""
+    batch = initial_state[0].shape[0]
+    if batch is None:
+        batch = tf.shape(initial_state[0])[0]
+    sizes = [batch // parts] * (parts - 1)
+    sizes.append(batch - sum(sizes))
+    if not isinstance(batch, int):
+        sizes = tf.stack(sizes)
+
+    def cut(x, axis):
+        if x is None:
+            return [None] * parts
+        if isinstance(x, (tuple, list)):
+            return list(zip(*[cut(v, axis) for v in x], strict=True))
+        return tf.split(x, sizes, axis=axis)
+
+    pieces = zip(
+        cut(tuple(projected), 1),
+        cut(list(initial_state), 0),
+        cut(mask_tm, 1),
+        cut(recurrent_mask, 0),
+        strict=True,
+    )
+    results = [run(cell, p, list(s), m, r) for p, s, m, r in pieces]
+    seqs = [seq for seq, _ in results]
+    seq = None if seqs[0] is None else tf.concat(seqs, axis=1)
+    finals = [tf.concat(list(states), axis=0) for states in zip(*[f for _, f in results])]
+    return seq, finals

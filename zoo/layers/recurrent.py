@@ -18,9 +18,11 @@ import tensorflow as tf
 from keras import ops, regularizers
 from keras.src.utils import tracking  # Keras's own RNN uses it for the stateful variables
 
+from zoo.layers import autotune
+from zoo.layers import loop as loop_module
 from zoo.layers.arguments import check_bool
 from zoo.layers.cudnn import cudnn_outputs
-from zoo.layers.loop import run_plain, run_unrolled, run_with_bptt
+from zoo.layers.loop import run_plain, run_split, run_unrolled, run_with_bptt
 
 
 def _as_list(x):
@@ -205,13 +207,33 @@ class RNNLayerBase(keras.layers.Layer):
         args = (self.cell, projected, initial_state, mask_tm, recurrent_mask)
         if self.unroll:
             states_seq, final_states = run_unrolled(*args)
-        elif training and self.cell.supports_bptt():
+            return self._finish(sequences, states_seq, final_states, mask_tm)
+        if training and self.cell.supports_bptt():
             # The loop that stores what the hand-written back-propagation through time
             # needs; inference runs the loop that stores nothing.
-            states_seq, final_states = run_with_bptt(*args)
+            run = run_with_bptt
         else:
-            states_seq, final_states = run_plain(*args, sequence=self.return_sequences)
+
+            def run(*args):
+                return run_plain(*args, sequence=self.return_sequences)
+
+        parts = self._batch_parts(sequences)
+        states_seq, final_states = run_split(run, *args, parts) if parts > 1 else run(*args)
         return self._finish(sequences, states_seq, final_states, mask_tm)
+
+    #: 1: one loop over the batch; 2: two half-batch loops side by side
+    #: (`zoo.layers.loop.run_split`); None: measured (`zoo.layers.autotune.split_batch`)
+    #: for cells that allow it (`splits_batch`). Not serialized: speed, not values.
+    batch_parts = None
+
+    def _batch_parts(self, sequences):
+        if self.batch_parts is not None:
+            return self.batch_parts
+        if not self.cell.splits_batch or not loop_module.SPLIT_ALLOWED:
+            return 1
+        shape = sequences.shape
+        split = autotune.split_batch(type(self), shape[0], shape[-1], self.units)
+        return 2 if split else 1
 
     def _prepare(self, sequences, initial_state, training):
         """Checks the input; returns (initial states, input and recurrent dropout masks)."""

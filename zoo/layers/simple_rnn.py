@@ -24,6 +24,7 @@ class SimpleRNNCell(RecurrentCell):
     """
 
     accumulate_in_loop = True
+    splits_batch = True  # may run its batch as two loops (`zoo.layers.autotune`)
 
     def __init__(self, units, activation="tanh", **kwargs):
         kwargs.pop("recurrent_activation", None)  # SimpleRNN has no gates
