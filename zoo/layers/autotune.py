@@ -72,11 +72,7 @@ def wide_lstm_step(batch: int | None, features: int, units: int, layer_class=Non
     Raises:
         ValueError: `LSTM_STEP` is not one of `STEP_LAYOUTS`.
     """
-    if LSTM_STEP not in STEP_LAYOUTS:
-        raise ValueError(
-            f"Received an invalid value for 'ZOO_LSTM_STEP' (zoo.layers.autotune.LSTM_STEP), "
-            f"expected one of {list(STEP_LAYOUTS)}, got {LSTM_STEP!r}."
-        )
+    _check_setting(LSTM_STEP, STEP_LAYOUTS, "ZOO_LSTM_STEP", "LSTM_STEP")
     if LSTM_STEP != "auto":
         return LSTM_STEP == "wide"
     batch = int(batch or DEFAULT_BATCH)
@@ -99,11 +95,7 @@ def split_batch(layer_class, batch: int | None, features: int, units: int) -> bo
     Raises:
         ValueError: `BATCH_SPLIT` is not one of `SPLIT_SETTINGS`.
     """
-    if BATCH_SPLIT not in SPLIT_SETTINGS:
-        raise ValueError(
-            f"Received an invalid value for 'ZOO_BATCH_SPLIT' (zoo.layers.autotune."
-            f"BATCH_SPLIT), expected one of {list(SPLIT_SETTINGS)}, got {BATCH_SPLIT!r}."
-        )
+    _check_setting(BATCH_SPLIT, SPLIT_SETTINGS, "ZOO_BATCH_SPLIT", "BATCH_SPLIT")
     batch = int(batch or DEFAULT_BATCH)
     if BATCH_SPLIT != "auto" or batch < 2:
         return BATCH_SPLIT == "on" and batch >= 2
@@ -113,6 +105,14 @@ def split_batch(layer_class, batch: int | None, features: int, units: int) -> bo
     return _measured(
         (layer_class.__name__, *key), lambda: measure_split(layer_class, *key), "split", "whole"
     )
+
+
+def _check_setting(value: str, allowed: tuple, variable: str, attribute: str) -> None:
+    if value not in allowed:
+        raise ValueError(
+            f"Received an invalid value for '{variable}' (zoo.layers.autotune.{attribute}), "
+            f"expected one of {list(allowed)}, got {value!r}."
+        )
 
 
 def _measured(key: tuple, timings, this: str, that: str) -> bool:
