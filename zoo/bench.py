@@ -179,6 +179,10 @@ def bench_layers(
                 _print_row(row, out)
     if not json:
         print(f"load average at the end: {_load():.1f}", file=out, flush=True)
+        from zoo.layers import autotune
+
+        for line in autotune.choices():
+            print(f"measured on this machine (zoo.layers.autotune): {line}", file=out)
     if json_path is not None:
         _write_json(json_path, rows, gflops, load_start, repeats)
     return rows

@@ -133,3 +133,17 @@ def test_measure_split_times_both_and_leaves_no_setting_behind():
     seconds = autotune.measure_split(zl.GRU, 8, 4, 16, steps=4, repeats=2)
     assert set(seconds) == {"split", "whole"} and min(seconds.values()) > 0
     assert zl.GRU(4).batch_parts is None  # the timed layers' settings are their own
+
+
+def test_choices_name_what_was_measured(stub, monkeypatch):
+    calls, table = stub
+    table[256] = {"split": 0.01, "whole": 0.02}
+    table[512] = {"split": 0.03, "whole": 0.02}
+    autotune.split_batch(zl.GRU, 64, 5, 256)
+    autotune.split_batch(zl.SimpleRNN, 64, 5, 512)
+    monkeypatch.setitem(autotune._chosen, ("lstm_step", 64, 5, 256), False)
+    assert autotune.choices() == [
+        "GRU 64x5x256 (batch x features x units): two half-batch loops",
+        "SimpleRNN 64x5x512 (batch x features x units): one loop",
+        "Bidirectional LSTM 64x5x256 (batch x features x units): per-gate step",
+    ]

@@ -39,6 +39,7 @@ __all__ = [
     "LSTM_STEP",
     "MIN_MEASURED_SIZE",
     "STEP_LAYOUTS",
+    "choices",
     "measure",
     "measure_split",
     "split_batch",
@@ -105,6 +106,25 @@ def split_batch(layer_class, batch: int | None, features: int, units: int) -> bo
     return _measured(
         (layer_class.__name__, *key), lambda: measure_split(layer_class, *key), "split", "whole"
     )
+
+
+def choices() -> list[str]:
+    """What this process measured and chose, one line per shape, e.g.
+    ``"GRU 64x64x256 (batch x features x units): two half-batch loops"``."""
+    names = {
+        ("lstm_step", True): "wide step",
+        ("lstm_step", False): "per-gate step",
+        (None, True): "two half-batch loops",
+        (None, False): "one loop",
+    }
+    with _lock:
+        items = list(_chosen.items())
+    lines = []
+    for (kind, *shape), chosen in items:
+        what = "Bidirectional LSTM" if kind == "lstm_step" else kind
+        answer = names[(kind if kind == "lstm_step" else None, chosen)]
+        lines.append(f"{what} {'x'.join(map(str, shape))} (batch x features x units): {answer}")
+    return lines
 
 
 def _check_setting(value: str, allowed: tuple, variable: str, attribute: str) -> None:
