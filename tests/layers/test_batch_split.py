@@ -75,8 +75,8 @@ def stub(monkeypatch):
     """Replace the timing with a table: ``calls`` records each measured shape."""
     calls, table = [], {}
 
-    def measure_split(layer_class, batch, features, units):
-        calls.append((layer_class.__name__, batch, features, units, tf.executing_eagerly()))
+    def measure_split(layer_class, batch, features, units, steps):
+        calls.append((layer_class.__name__, batch, features, units, steps, tf.executing_eagerly()))
         return table[units]
 
     monkeypatch.setattr(autotune, "measure_split", measure_split)
@@ -96,7 +96,7 @@ def test_the_layer_runs_what_was_measured_faster_once_per_shape(stub, faster, mo
     x = tf.zeros((64, 3, 5))
     tf.function(lambda x: layer(x))(x)  # traced: the timing still runs eagerly
     layer(x)
-    assert calls == [("SimpleRNN", 64, 5, 256, True)]  # once for this shape, eagerly
+    assert calls == [("SimpleRNN", 64, 5, 256, 3, True)]  # once for this shape, eagerly
     assert set(seen) == ({2} if faster == "split" else set())  # one entry per trace
 
 
@@ -115,7 +115,9 @@ def test_no_split_below_the_threshold_in_bidirectional_or_portable_loops(stub):
     assert calls == []
     assert layer._batch_parts(tf.zeros((64, 3, 5))) == 2  # and measured outside them
     assert autotune.split_batch(zl.GRU, None, 5, 1024)  # unknown batch: DEFAULT_BATCH
-    assert calls[-1] == ("GRU", autotune.DEFAULT_BATCH, 5, 1024, True)
+    assert calls[-1] == ("GRU", autotune.DEFAULT_BATCH, 5, 1024, autotune.DEFAULT_STEPS, True)
+    autotune.split_batch(zl.GRU, 64, 5, 1024, steps=500)  # long: timed over at most 128
+    assert calls[-1] == ("GRU", 64, 5, 1024, autotune.MAX_MEASURED_STEPS, True)
 
 
 def test_fixed_setting_skips_the_measurement_and_a_bad_one_is_named(stub, monkeypatch):
@@ -139,11 +141,11 @@ def test_choices_name_what_was_measured(stub, monkeypatch):
     calls, table = stub
     table[256] = {"split": 0.01, "whole": 0.02}
     table[512] = {"split": 0.03, "whole": 0.02}
-    autotune.split_batch(zl.GRU, 64, 5, 256)
+    autotune.split_batch(zl.GRU, 64, 5, 256, steps=100)
     autotune.split_batch(zl.SimpleRNN, 64, 5, 512)
     monkeypatch.setitem(autotune._chosen, ("lstm_step", 64, 5, 256), False)
     assert autotune.choices() == [
-        "GRU 64x5x256 (batch x features x units): two half-batch loops",
-        "SimpleRNN 64x5x512 (batch x features x units): one loop",
+        "GRU 64x5x256 (batch x features x units), 100 steps: two half-batch loops",
+        "SimpleRNN 64x5x512 (batch x features x units), 64 steps: one loop",
         "Bidirectional LSTM 64x5x256 (batch x features x units): per-gate step",
     ]

@@ -20,9 +20,11 @@ one or two products and a few element-wise ops, and two half-batch loops side by
 keep both cores busier than one loop whose small ops TensorFlow shards (64x100x64x256,
 forward / training, ours/Keras: SimpleRNN 0.90 / 0.94 -> 0.65 / 0.81, GRU 0.80 / 0.83 ->
 0.68 / 0.71; at 32x500x32x128 SimpleRNN training got slower, 0.77 -> 0.89). Below
-`MIN_MEASURED_SIZE` one loop, unmeasured; above it the faster of the two on a short
-sequence, once per process and shape. ``ZOO_BATCH_SPLIT=on|off`` (or `BATCH_SPLIT`)
-fixes it.
+`MIN_MEASURED_SIZE` one loop, unmeasured; above it the faster of the two on a forward
+pass over the traced number of steps (up to 128: at 32 steps the split's fixed cost
+ate its gain, SimpleRNN 64x64x256 6.5-7.1 ms split against 7.0-7.4 whole; at 100 steps
+10.9-12.9 against 15.9-16.0), once per process and shape. ``ZOO_BATCH_SPLIT=on|off``
+(or `BATCH_SPLIT`) fixes it.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ BATCH_SPLIT = os.environ.get("ZOO_BATCH_SPLIT", "auto")
 MIN_MEASURED_SIZE = 16_384
 #: the batch assumed when the traced batch dimension is unknown
 DEFAULT_BATCH = 32
+#: time steps of the split measurement when the traced length is unknown, and at most
+DEFAULT_STEPS, MAX_MEASURED_STEPS = 64, 128
 
 _chosen: dict[tuple, bool] = {}
 _lock = threading.Lock()  # replicas of a strategy trace side by side: one measures
@@ -85,7 +89,9 @@ def wide_lstm_step(batch: int | None, features: int, units: int, layer_class=Non
     )
 
 
-def split_batch(layer_class, batch: int | None, features: int, units: int) -> bool:
+def split_batch(
+    layer_class, batch: int | None, features: int, units: int, steps: int | None = None
+) -> bool:
     """Whether a unidirectional layer of these sizes runs its batch as two loops.
 
     Args:
@@ -93,6 +99,9 @@ def split_batch(layer_class, batch: int | None, features: int, units: int) -> bo
         batch: the traced batch size, or None (then `DEFAULT_BATCH`).
         features: input features per step.
         units: units.
+        steps: the traced number of time steps, or None. Timed over that many steps
+            (at most `MAX_MEASURED_STEPS`; `DEFAULT_STEPS` when unknown): the two loops
+            cost a fixed split and concatenation, which short sequences do not repay.
     Raises:
         ValueError: `BATCH_SPLIT` is not one of `SPLIT_SETTINGS`.
     """
@@ -102,15 +111,19 @@ def split_batch(layer_class, batch: int | None, features: int, units: int) -> bo
         return BATCH_SPLIT == "on" and batch >= 2
     if batch * units < MIN_MEASURED_SIZE:
         return False
+    steps = min(int(steps or DEFAULT_STEPS), MAX_MEASURED_STEPS)
     key = (batch, int(features), int(units))
     return _measured(
-        (layer_class.__name__, *key), lambda: measure_split(layer_class, *key), "split", "whole"
+        (layer_class.__name__, steps, *key),
+        lambda: measure_split(layer_class, *key, steps=steps),
+        "split",
+        "whole",
     )
 
 
 def choices() -> list[str]:
     """What this process measured and chose, one line per shape, e.g.
-    ``"GRU 64x64x256 (batch x features x units): two half-batch loops"``."""
+    ``"GRU 64x64x256 (batch x features x units), 100 steps: two half-batch loops"``."""
     names = {
         ("lstm_step", True): "wide step",
         ("lstm_step", False): "per-gate step",
@@ -121,9 +134,12 @@ def choices() -> list[str]:
         items = list(_chosen.items())
     lines = []
     for (kind, *shape), chosen in items:
-        what = "Bidirectional LSTM" if kind == "lstm_step" else kind
-        answer = names[(kind if kind == "lstm_step" else None, chosen)]
-        lines.append(f"{what} {'x'.join(map(str, shape))} (batch x features x units): {answer}")
+        if kind == "lstm_step":
+            what, answer, steps = "Bidirectional LSTM", names[(kind, chosen)], ""
+        else:
+            what, answer, steps = kind, names[(None, chosen)], f", {shape.pop(0)} steps"
+        sizes = "x".join(map(str, shape))
+        lines.append(f"{what} {sizes} (batch x features x units){steps}: {answer}")
     return lines
 
 

@@ -232,7 +232,7 @@ class RNNLayerBase(keras.layers.Layer):
         if not self.cell.splits_batch or not loop_module.SPLIT_ALLOWED:
             return 1
         shape = sequences.shape
-        split = autotune.split_batch(type(self), shape[0], shape[-1], self.units)
+        split = autotune.split_batch(type(self), shape[0], shape[-1], self.units, shape[1])
         return 2 if split else 1
 
     def _prepare(self, sequences, initial_state, training):
