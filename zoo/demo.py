@@ -26,7 +26,11 @@ SAMPLES = {
         "Angela Merkel met Emmanuel Macron at the United Nations in New York.",
         "angela merkel met emmanuel macron in paris.",  # as people type: no capitals
     ],
-    "translation": ["Hace mucho frío hoy.", "¿Dónde está la estación de tren?"],
+    "translation": [
+        "Hace mucho frío hoy.",
+        "¿Dónde está la estación de tren?",
+        "Mi tía vive en Valparaíso.",  # a place the vocabulary lacks: copied
+    ],
 }
 
 #: Runs in a fresh interpreter that never imports zoo: plain TensorFlow only.
