@@ -59,10 +59,10 @@ def test_unknown_batch_is_measured_at_the_default_batch(stub):
 def test_fixed_layout_skips_the_measurement_and_a_bad_one_is_named(stub, monkeypatch):
     calls, _ = stub
     monkeypatch.setattr(autotune, "LSTM_STEP", "wide")
-    assert autotune.wide_lstm_step(64, 5, 256) and calls == []
+    assert autotune.wide_lstm_step(64, 5, 256, zl.LSTM) and calls == []
     monkeypatch.setattr(autotune, "LSTM_STEP", "widest")
     with pytest.raises(ValueError, match=r"ZOO_LSTM_STEP.*'auto', 'wide', 'per_gate'.*'widest'"):
-        autotune.wide_lstm_step(64, 5, 256)
+        autotune.wide_lstm_step(64, 5, 256, zl.LSTM)
 
 
 def test_measure_times_both_layouts_and_the_choice_keeps_values():

@@ -65,7 +65,7 @@ _chosen: dict[tuple, bool] = {}
 _lock = threading.Lock()  # replicas of a strategy trace side by side: one measures
 
 
-def wide_lstm_step(batch: int | None, features: int, units: int, layer_class=None) -> bool:
+def wide_lstm_step(batch: int | None, features: int, units: int, layer_class) -> bool:
     """Whether a bidirectional LSTM of these sizes runs the wide step.
 
     Args:
@@ -124,20 +124,16 @@ def split_batch(
 def choices() -> list[str]:
     """What this process measured and chose, one line per shape, e.g.
     ``"GRU 64x64x256 (batch x features x units), 100 steps: two half-batch loops"``."""
-    names = {
-        ("lstm_step", True): "wide step",
-        ("lstm_step", False): "per-gate step",
-        (None, True): "two half-batch loops",
-        (None, False): "one loop",
-    }
     with _lock:
         items = list(_chosen.items())
     lines = []
     for (kind, *shape), chosen in items:
         if kind == "lstm_step":
-            what, answer, steps = "Bidirectional LSTM", names[(kind, chosen)], ""
+            what, steps = "Bidirectional LSTM", ""
+            answer = "wide step" if chosen else "per-gate step"
         else:
-            what, answer, steps = kind, names[(None, chosen)], f", {shape.pop(0)} steps"
+            what, steps = kind, f", {shape.pop(0)} steps"
+            answer = "two half-batch loops" if chosen else "one loop"
         sizes = "x".join(map(str, shape))
         lines.append(f"{what} {sizes} (batch x features x units){steps}: {answer}")
     return lines
