@@ -49,6 +49,7 @@ import tensorflow_datasets as tfds
 from zoo import config
 from zoo.data.sources import Artifact, fetch, zoo_home
 from zoo.data.tfds_read import NO_AUTOCACHE
+from zoo.data.translation_names import substitute_names
 
 ARTIFACT = Artifact(
     filename="spa-eng.zip",
@@ -78,6 +79,10 @@ DEFAULTS: dict[str, Any] = {
     # and in the training targets, so the model learns where a number goes and the
     # unknown-word copy (`zoo.tasks.translation.copy`) writes the source's number there
     "copy_numbers": False,
+    # the fraction of training pairs whose shared names ("Tom", "Boston") become made-up
+    # names outside both vocabularies, so the model learns to write [UNK] where an unknown
+    # name goes and the copy keeps it (`zoo.data.translation_names`); seeded by train.seed
+    "name_substitution": 0.0,
 }
 DATA_KEYS = set(DEFAULTS)
 
@@ -260,6 +265,7 @@ def data_config(data_cfg: dict | None) -> dict:
                 f"invalid value for 'data.{key}': {v!r}; expected an integer >= 8."
             )
     config.boolean(cfg["copy_numbers"], "copy_numbers", "data")
+    config.rate(cfg["name_substitution"], "name_substitution", "data")
     return cfg
 
 
@@ -390,6 +396,17 @@ def load_data(
         cfg["target_vocab_size"],
         copy_numbers=cfg["copy_numbers"],
     )
+    substitution = None
+    if cfg["name_substitution"]:
+        train_es, train_en, substitution = substitute_names(
+            train_es,
+            train_en,
+            cfg["name_substitution"],
+            seed=seed,
+            tokenize=_cased_tokens,
+            vocabularies=assets,
+        )
+        raw["train"] = tf.data.Dataset.from_tensor_slices({"es": train_es, "en": train_en})
     out: dict[str, Any] = {}
     for split, ds in raw.items():
         ds = _to_examples(ds, assets, cfg).cache()
@@ -409,7 +426,14 @@ def load_data(
         "target_vocabulary_size": len(assets["target_vocabulary"]),
         "smoke": smoke,
     }
+    if substitution:
+        out["info"]["name_substitution"] = substitution
     return out
+
+
+def _cased_tokens(texts: list[str]) -> list[list[str]]:
+    lines = standardize_target(tf.constant(texts, tf.string)).numpy() if texts else []
+    return [line.decode("utf-8").split() for line in lines]
 
 
 # --------------------------------------------------------------------------------------
