@@ -30,6 +30,7 @@ SAMPLES = {
         "Hace mucho frío hoy.",
         "¿Dónde está la estación de tren?",
         "Mi tía vive en Valparaíso.",  # a place the vocabulary lacks: copied
+        "Tengo 27 años.",  # numbers are copied too
     ],
 }
 
