@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -147,6 +147,31 @@ else:
     )
 
 # %% [markdown]
+# ## Words the model cannot translate
+#
+# A word outside the source vocabulary (a rare name, a place, a number) reaches the
+# encoder as `[UNK]`. A model that has learnt *where* such words go writes `[UNK]` there,
+# and the zoo replaces each generated `[UNK]` by the unknown source word the decoder
+# attended to most while writing it (Luong et al. 2015; `zoo/tasks/translation/copy.py`):
+# the attention says *which* word it is. The published model learnt it from its data:
+# numbers are always `[UNK]` (`data.copy_numbers`), and in a quarter of the training pairs
+# that share a name ("Tom", "Boston") the name is replaced by a made-up one on both sides
+# (`data.name_substitution`), so `[UNK]` -> `[UNK]` is common in name positions.
+
+# %%
+unseen = [
+    "Me llamo Dmitri.",
+    "Kofi trabaja en Nairobi desde 2019.",
+    "Tengo 27 años.",
+    "Mi tía vive en Valparaíso.",
+]
+kept = []
+if published:
+    kept = pretrained.predict(unseen)
+    for es, en in zip(unseen, kept):
+        print(f"{es:38s} -> {en}")
+
+# %% [markdown]
 # ## Checks
 
 # %%
@@ -163,6 +188,7 @@ assert round(self_bleu, 6) in (0.0, 100.0), self_bleu
 if pretrained_metrics is not None:
     assert pretrained_metrics["bleu"] > 15, pretrained_metrics
     assert any("hungry" in t.lower() for t in p_greedy + p_beam)
+    assert "Dmitri" in kept[0] and "Nairobi" in kept[1], kept  # copied, not dropped
 if not SMOKE and EPOCHS is None:  # the full schedule learns to translate
     assert result.metrics["bleu"] > 15, result.metrics
 print("attention rows are distributions over the source; BLEU computed")
